@@ -1,0 +1,329 @@
+//! `GET /api/v1/license`: the signed license account of the calling device.
+//!
+//! This is the hot path (every console calls it at every refresh), so it
+//! keeps two caches, both dropped wholesale on any change they depend on:
+//! verified tokens (signature, jti, chain and device checked against the
+//! database) and each organization's packages. Revocations and admin edits
+//! happen in this process and clear them; run one server process per
+//! database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use license_core::model::{
+    Assignment, AssignmentKind, License, LicenseAccount, LicenseKind, LicensePackage, PackageStatus,
+};
+use license_core::token::{
+    encode, verify, AccountClaims, Expectation, LicenseClaims, LICENSE_DOCUMENT_TYP,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::store::{AssignmentRow, Org, Package, PackageLicense};
+use crate::{secrets, AppState, CONSOLE_CLIENT_ID};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/license", get(license))
+}
+
+const CACHE_LIMIT: usize = 100_000;
+/// `last seen` is written at most this often per device.
+const LAST_SEEN_EVERY_SECS: i64 = 60;
+
+#[derive(Clone)]
+struct VerifiedToken {
+    claims: Arc<LicenseClaims>,
+    device_id: i64,
+    org_id: i64,
+}
+
+/// An organization's license account, minus the per-device fields.
+struct OrgAccount {
+    org: Org,
+    packages: Vec<LicensePackage>,
+}
+
+#[derive(Default)]
+pub struct Cache {
+    tokens: Mutex<HashMap<[u8; 32], VerifiedToken>>,
+    accounts: Mutex<HashMap<i64, Arc<OrgAccount>>>,
+    last_seen: Mutex<HashMap<i64, i64>>,
+}
+
+impl Cache {
+    /// After any revocation: every token is checked against the database again.
+    pub fn revoke_chain(&self, _chain_id: i64) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// After any change to an organization, its packages or its devices.
+    pub fn account_changed(&self) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+#[derive(Serialize)]
+struct LicenseResponse {
+    license_document: String,
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Error::InvalidToken("missing bearer token".into()))?
+        .to_str()
+        .map_err(|_| Error::InvalidToken("malformed Authorization header".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| Error::InvalidToken("malformed Authorization header".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Error::InvalidToken("expected a Bearer token".into()));
+    }
+    Ok(token.trim())
+}
+
+async fn license(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    let token = bearer(&headers)?;
+    let now = state.clock.now();
+    let verified = verified_token(&state, token, now).await?;
+    let account = org_account(&state, verified.org_id).await?;
+    let now_unix = now.unix_timestamp();
+    let claims = &verified.claims;
+    let packages = account
+        .packages
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            if p.verified {
+                p.last_verified = Some(now);
+            }
+            p
+        })
+        .collect();
+    let org = &account.org;
+    let document = AccountClaims {
+        iss: state.config.issuer.clone(),
+        aud: claims.aud.clone(),
+        sub: claims.sub.clone(),
+        iat: now_unix,
+        nbf: now_unix,
+        exp: claims.exp,
+        jti: secrets::random_token(),
+        account: LicenseAccount {
+            server_id: claims.sub.clone(),
+            organization: org.name.clone(),
+            hub_server_name: org.hub_server_name.clone(),
+            hub_server_url: org.hub_server_url.clone(),
+            features: org.feature_list(),
+            renewal_date: org.renewal_date.and_then(to_time),
+            valid_from: to_time(org.valid_from).unwrap_or(now),
+            valid_until: to_time(org.valid_until).unwrap_or(now),
+            packages,
+        },
+        policy: state.config.policy.clone(),
+        server_time: now_unix,
+    };
+    let ring = state.keys.ring();
+    let jws = encode(
+        &document,
+        LICENSE_DOCUMENT_TYP,
+        &ring.current_kid,
+        &ring.current,
+    );
+    note_last_seen(&state, verified.device_id, now_unix);
+    let mut response = axum::Json(LicenseResponse {
+        license_document: jws,
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn verified_token(
+    state: &AppState,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<VerifiedToken> {
+    let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let cached = state
+        .cache
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let leeway = license_core::token::DEFAULT_LEEWAY_SECS;
+    if let Some(v) = cached {
+        if now.unix_timestamp() < v.claims.exp + leeway {
+            return Ok(v);
+        }
+        return Err(Error::InvalidToken("the license token has expired".into()));
+    }
+    let ring = state.keys.ring();
+    let expect = Expectation::license_token(&state.config.issuer, CONSOLE_CLIENT_ID);
+    let claims = verify::<LicenseClaims>(token, &ring.jwks, &expect, now)
+        .map_err(|e| Error::InvalidToken(format!("license token rejected: {e}")))?;
+    let chain = crate::oauth::chain_of(&claims.jti)
+        .ok_or_else(|| Error::InvalidToken("unknown license token".into()))?;
+    let row = state
+        .db
+        .chain(chain)
+        .await?
+        .ok_or_else(|| Error::InvalidToken("unknown license token".into()))?;
+    if row.chain_revoked.is_some() || row.device_revoked.is_some() {
+        return Err(Error::InvalidToken(
+            "the license token has been revoked".into(),
+        ));
+    }
+    let device = state
+        .db
+        .device(row.device_id)
+        .await?
+        .ok_or_else(|| Error::InvalidToken("unknown device".into()))?;
+    if device.server_id != claims.sub {
+        return Err(Error::InvalidToken("token subject does not match".into()));
+    }
+    let v = VerifiedToken {
+        claims: Arc::new(claims),
+        device_id: device.id,
+        org_id: device.org_id,
+    };
+    let mut tokens = state.cache.tokens.lock().unwrap_or_else(|e| e.into_inner());
+    if tokens.len() >= CACHE_LIMIT {
+        tokens.clear();
+    }
+    tokens.insert(key, v.clone());
+    Ok(v)
+}
+
+async fn org_account(state: &AppState, org_id: i64) -> Result<Arc<OrgAccount>> {
+    if let Some(a) = state
+        .cache
+        .accounts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&org_id)
+    {
+        return Ok(a.clone());
+    }
+    let org = state
+        .db
+        .org(org_id)
+        .await?
+        .ok_or_else(|| Error::InvalidToken("unknown organization".into()))?;
+    let (packages, licenses, assignments) = state.db.packages(org_id).await?;
+    let account = Arc::new(OrgAccount {
+        org,
+        packages: build_packages(&packages, &licenses, &assignments),
+    });
+    state
+        .cache
+        .accounts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(org_id, account.clone());
+    Ok(account)
+}
+
+fn note_last_seen(state: &AppState, device_id: i64, now: i64) {
+    {
+        let mut seen = state
+            .cache
+            .last_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match seen.get(&device_id) {
+            Some(&at) if now - at < LAST_SEEN_EVERY_SECS && now >= at => return,
+            _ => {
+                seen.insert(device_id, now);
+            }
+        }
+    }
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = db.touch_device(device_id, now).await {
+            tracing::warn!(error = %e, "recording last seen failed");
+        }
+    });
+}
+
+pub fn to_time(unix: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(unix).ok()
+}
+
+pub fn package_status(s: &str) -> PackageStatus {
+    match s {
+        "suspended" => PackageStatus::Suspended,
+        "revoked" => PackageStatus::Revoked,
+        _ => PackageStatus::Active,
+    }
+}
+
+/// Rows -> the license model. Kinds in the model's display order.
+pub fn build_packages(
+    packages: &[Package],
+    licenses: &[PackageLicense],
+    assignments: &[AssignmentRow],
+) -> Vec<LicensePackage> {
+    packages
+        .iter()
+        .map(|p| {
+            let mut rows: Vec<&PackageLicense> =
+                licenses.iter().filter(|l| l.package_id == p.id).collect();
+            rows.sort_by_key(|l| LicenseKind::from_wire(&l.kind));
+            let licenses = rows
+                .into_iter()
+                .map(|l| {
+                    let assigned: Vec<Assignment> = assignments
+                        .iter()
+                        .filter(|a| a.package_id == p.id && a.kind == l.kind)
+                        .map(|a| Assignment {
+                            name: a.name.clone(),
+                            kind: if a.assignment_kind == "object" {
+                                AssignmentKind::Object
+                            } else {
+                                AssignmentKind::Agent
+                            },
+                        })
+                        .collect();
+                    License {
+                        kind: LicenseKind::from_wire(&l.kind),
+                        total: u32::try_from(l.total).unwrap_or(0),
+                        used: u32::try_from(assigned.len()).unwrap_or(u32::MAX),
+                        assignments: assigned,
+                    }
+                })
+                .collect();
+            let status = package_status(&p.status);
+            LicensePackage {
+                id: format!("PKG-{:05}", p.id),
+                name: p.name.clone(),
+                status,
+                verified: status == PackageStatus::Active,
+                last_verified: None,
+                valid_from: to_time(p.valid_from).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                valid_until: to_time(p.valid_until).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                licenses,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,235 @@
+//! What each subcommand does. `main.rs` parses flags and calls these.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::store::{OrgInput, Store};
+use crate::{demo, keys, secrets, AppState, Config, Keys, ServeArgs, SystemClock};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    App(#[from] crate::Error),
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// `serve`: binds, prints `listening on http://IP:PORT`, serves until Ctrl-C.
+pub async fn serve(args: &ServeArgs) -> Result<(), CliError> {
+    let store = Store::open(&args.db).await?;
+    serve_store(args, store, |_| {}).await
+}
+
+async fn serve_store(
+    args: &ServeArgs,
+    store: Store,
+    after_bind: impl FnOnce(&Config),
+) -> Result<(), CliError> {
+    let keys = Keys::load(&store, now()).await?;
+    let listener = TcpListener::bind(args.listen).await?;
+    let bound = listener.local_addr()?;
+    let config = Config::from_args(args, bound);
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{bound}")?;
+        out.flush()?;
+    }
+    after_bind(&config);
+    let state = AppState::new(store, keys, Arc::new(SystemClock), config);
+    crate::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+/// `demo`: seeds the demo account into an empty database, then serves.
+pub async fn demo(args: &ServeArgs) -> Result<(), CliError> {
+    let store = Store::open(&args.db).await?;
+    let password = demo::seed(&store, now()).await?;
+    serve_store(args, store, |config| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "admin page: {}", config.url("/admin/login"));
+        let _ = writeln!(out, "authorize device: {}", config.url("/device"));
+        match &password {
+            Some(p) => {
+                let _ = writeln!(out, "admin email: {}", demo::DEMO_ADMIN);
+                let _ = writeln!(out, "admin password: {p}");
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "database already seeded; sign in as {} with the password printed when it was created",
+                    demo::DEMO_ADMIN
+                );
+            }
+        }
+        let _ = out.flush();
+    })
+    .await
+}
+
+/// `init`: creates the database, the first signing key and the first admin.
+/// Returns the password (generated when none was given).
+pub async fn init(
+    db: &Path,
+    admin_email: &str,
+    admin_password: Option<&str>,
+    org: &str,
+) -> Result<String, CliError> {
+    let store = Store::open(db).await?;
+    let now = now();
+    if store.user_by_email(admin_email).await?.is_some() {
+        return Err(CliError::Usage(format!(
+            "user {admin_email} already exists"
+        )));
+    }
+    if !admin_email.contains('@') {
+        return Err(CliError::Usage(
+            "--admin-email must be an email address".into(),
+        ));
+    }
+    if store.keys().await?.is_empty() {
+        keys::rotate(&store, now).await?;
+    }
+    let password = admin_password
+        .map(str::to_owned)
+        .unwrap_or_else(secrets::new_password);
+    if password.len() < 8 {
+        return Err(CliError::Usage(
+            "the password needs at least 8 characters".into(),
+        ));
+    }
+    let hash = secrets::hash_password(&password).map_err(crate::Error::internal)?;
+    let user = store.create_user(admin_email, &hash, now).await?;
+    let org_id = match store.org_by_name(org).await? {
+        Some(o) => o.id,
+        None => {
+            store
+                .create_org(
+                    &OrgInput {
+                        name: org.to_owned(),
+                        features: vec!["xms".into()],
+                        hub_server_name: String::new(),
+                        hub_server_url: String::new(),
+                        renewal_date: Some(now + 365 * 86_400),
+                        valid_from: now,
+                        valid_until: now + 365 * 86_400,
+                    },
+                    now,
+                )
+                .await?
+        }
+    };
+    store.add_member(user, org_id).await?;
+    store.close().await;
+    Ok(password)
+}
+
+/// `keys rotate`. Returns the new key id.
+pub async fn rotate_keys(db: &Path) -> Result<String, CliError> {
+    let store = Store::open(db).await?;
+    let kid = keys::rotate(&store, now()).await?;
+    store
+        .audit(
+            now(),
+            "cli",
+            None,
+            "keys.rotated",
+            &format!("new signing key {kid}"),
+        )
+        .await?;
+    store.close().await;
+    Ok(kid)
+}
+
+/// `device authorize`: the Authorize Device page for scripts.
+pub async fn authorize_device(
+    db: &Path,
+    org: &str,
+    device: &str,
+    user_code: &str,
+    admin: Option<&str>,
+) -> Result<String, CliError> {
+    let store = Store::open(db).await?;
+    let now = now();
+    let Some(org) = store.org_by_name(org).await? else {
+        let names: Vec<String> = store.orgs().await?.into_iter().map(|o| o.name).collect();
+        return Err(CliError::Usage(format!(
+            "unknown organization {org:?}; known: {}",
+            names.join(", ")
+        )));
+    };
+    let Some(device) = store.device_by_name(org.id, device).await? else {
+        let names: Vec<String> = store
+            .devices(org.id)
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        return Err(CliError::Usage(format!(
+            "unknown device {device:?} in {}; known devices: {}",
+            org.name,
+            names.join(", ")
+        )));
+    };
+    let code = secrets::normalize_user_code(user_code)
+        .ok_or_else(|| CliError::Usage("a user code is 8 letters, like BCDF-GHJK".into()))?;
+    let pending = store
+        .pending_device_code(&code, now)
+        .await?
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no pending authorization with this user code (expired or already used?)".into(),
+            )
+        })?;
+    let user = match admin {
+        Some(email) => Some(
+            store
+                .user_by_email(email)
+                .await?
+                .ok_or_else(|| CliError::Usage(format!("unknown admin {email}")))?,
+        ),
+        None => None,
+    };
+    if !store
+        .decide_device_code(
+            pending.id,
+            true,
+            Some(device.id),
+            user.as_ref().map(|u| u.id),
+            now,
+        )
+        .await?
+    {
+        return Err(CliError::Usage(
+            "the authorization is no longer pending".into(),
+        ));
+    }
+    let actor = user.map(|u| u.email).unwrap_or_else(|| "cli".into());
+    let detail = format!(
+        "authorized device \"{}\" ({})",
+        device.name, device.server_id
+    );
+    store
+        .audit(now, &actor, Some(org.id), "device.authorized", &detail)
+        .await?;
+    store.close().await;
+    Ok(format!(
+        "authorized {} ({}) in {}",
+        device.name, device.server_id, org.name
+    ))
+}

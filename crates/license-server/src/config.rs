@@ -1,0 +1,125 @@
+//! Server configuration: flags with environment fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use license_core::model::Policy;
+
+/// Flags of `serve` and `demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "LICENSE_SERVER_DB")]
+    pub db: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LICENSE_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Public base URL (the `iss` of every token). Defaults to http://<bound address>.
+    #[arg(long, env = "LICENSE_SERVER_ISSUER")]
+    pub issuer: Option<String>,
+    /// Lifetime of a license token (access token).
+    #[arg(long, env = "LICENSE_SERVER_TOKEN_TTL_SECS", default_value_t = 259_200)]
+    pub token_ttl_secs: u64,
+    /// Lifetime of a refresh token (each rotation starts a new one).
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_REFRESH_TOKEN_TTL_SECS",
+        default_value_t = 7_776_000
+    )]
+    pub refresh_token_ttl_secs: u64,
+    /// Lifetime of a device code / user code.
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_DEVICE_CODE_TTL_SECS",
+        default_value_t = 900
+    )]
+    pub device_code_ttl_secs: u64,
+    /// Minimum polling interval of the token endpoint.
+    #[arg(long, env = "LICENSE_SERVER_POLL_INTERVAL_SECS", default_value_t = 5)]
+    pub poll_interval_secs: u64,
+    /// Policy sent to consoles: how often to refresh the license.
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_POLICY_REFRESH_INTERVAL_SECS",
+        default_value_t = 86_400
+    )]
+    pub policy_refresh_interval_secs: u64,
+    /// Policy sent to consoles: how long to keep working without verification.
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_POLICY_GRACE_PERIOD_SECS",
+        default_value_t = 259_200
+    )]
+    pub policy_grace_period_secs: u64,
+    /// Policy sent to consoles: warn this many days before the renewal date.
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_POLICY_RENEWAL_WARNING_DAYS",
+        default_value_t = 30
+    )]
+    pub policy_renewal_warning_days: u32,
+}
+
+/// Runtime configuration, resolved once the listener is bound.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL without trailing slash.
+    pub issuer: String,
+    pub token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub device_code_ttl_secs: i64,
+    pub poll_interval_secs: i64,
+    /// A client that lost a refresh response may retry with the previous
+    /// refresh token this long and receives the same new pair.
+    pub refresh_retry_window_secs: i64,
+    pub policy: Policy,
+}
+
+impl Config {
+    /// Defaults for `issuer` (tests and embedding).
+    pub fn new(issuer: impl Into<String>) -> Config {
+        Config {
+            issuer: issuer.into().trim_end_matches('/').to_owned(),
+            token_ttl_secs: 259_200,
+            refresh_token_ttl_secs: 7_776_000,
+            device_code_ttl_secs: 900,
+            poll_interval_secs: 5,
+            refresh_retry_window_secs: 120,
+            policy: Policy::default(),
+        }
+    }
+
+    pub fn from_args(args: &ServeArgs, bound: SocketAddr) -> Config {
+        let issuer = args
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        let policy = Policy {
+            refresh_interval_secs: args.policy_refresh_interval_secs,
+            grace_period_secs: args.policy_grace_period_secs,
+            renewal_warning_days: args.policy_renewal_warning_days,
+            ..Policy::default()
+        };
+        Config {
+            token_ttl_secs: clamp(args.token_ttl_secs),
+            refresh_token_ttl_secs: clamp(args.refresh_token_ttl_secs),
+            device_code_ttl_secs: clamp(args.device_code_ttl_secs),
+            poll_interval_secs: clamp(args.poll_interval_secs),
+            policy,
+            ..Config::new(issuer)
+        }
+    }
+
+    /// Cookies get `Secure` when the server is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX / 4).max(1)
+}

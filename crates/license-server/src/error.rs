@@ -1,0 +1,124 @@
+//! One error type for the HTTP surface. OAuth errors use RFC 6749's codes;
+//! internal details are logged and never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidClient(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+    #[error("the user has not yet approved the device")]
+    AuthorizationPending,
+    #[error("polling too fast; wait {0} seconds between requests")]
+    SlowDown(i64),
+    #[error("the user denied the authorization")]
+    AccessDenied,
+    #[error("the device code has expired; start again")]
+    ExpiredToken,
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("not found")]
+    NotFound,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("too many attempts; try again in {0} seconds")]
+    TooManyRequests(i64),
+    #[error("database error")]
+    Db(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn internal(e: impl std::fmt::Display) -> Error {
+        Error::Internal(e.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidRequest(_)
+            | Error::InvalidGrant(_)
+            | Error::UnsupportedGrantType(_)
+            | Error::AuthorizationPending
+            | Error::SlowDown(_)
+            | Error::AccessDenied
+            | Error::ExpiredToken => StatusCode::BAD_REQUEST,
+            Error::InvalidClient(_) | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Db(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidClient(_) => "invalid_client",
+            Error::InvalidGrant(_) => "invalid_grant",
+            Error::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Error::AuthorizationPending => "authorization_pending",
+            Error::SlowDown(_) => "slow_down",
+            Error::AccessDenied => "access_denied",
+            Error::ExpiredToken => "expired_token",
+            Error::InvalidToken(_) => "invalid_token",
+            Error::NotFound => "not_found",
+            Error::PayloadTooLarge => "request_too_large",
+            Error::TooManyRequests(_) => "too_many_requests",
+            Error::Db(_) | Error::Internal(_) => "server_error",
+        }
+    }
+
+    /// The text sent to the client: never the internal detail.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Db(_) | Error::Internal(_) => "internal server error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = json!({ "error": self.code(), "error_description": self.public_message() });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match &self {
+            Error::InvalidToken(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            Error::InvalidClient(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"license-server\""),
+                );
+            }
+            Error::TooManyRequests(secs) => {
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    headers.insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

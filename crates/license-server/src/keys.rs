@@ -1,0 +1,148 @@
+//! Ed25519 signing keys: the current one signs, older ones stay published in
+//! the JWKS until every token they signed has expired.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use license_core::jwk::{key_id, Jwk, JwkSet};
+use rand::rngs::OsRng;
+use serde::Serialize;
+
+use crate::store::{KeyRow, Store};
+use crate::AppState;
+
+#[derive(Clone)]
+pub struct Keys(
+    Arc<RwLock<Arc<KeyRing>>>,
+    Arc<std::sync::Mutex<HashMap<String, i64>>>,
+);
+
+/// `last_exp` is written ahead by this much, so it is updated about once per
+/// this many seconds instead of on every token.
+const LAST_EXP_STEP_SECS: i64 = 300;
+
+pub struct KeyRing {
+    pub current_kid: String,
+    pub current: SigningKey,
+    by_kid: HashMap<String, SigningKey>,
+    pub jwks: JwkSet,
+    /// Pre-rendered JWKS document.
+    pub jwks_json: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no signing key in the database; run `license-server init` first")]
+    NoKey,
+    #[error("a stored signing key is corrupt: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl KeyRing {
+    pub fn from_rows(rows: &[KeyRow], now: i64) -> Result<KeyRing, KeyError> {
+        let mut by_kid = HashMap::new();
+        let mut jwks = JwkSet::default();
+        let mut current = None;
+        for row in rows {
+            let seed: [u8; 32] = row
+                .secret_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
+            let key = SigningKey::from_bytes(&seed);
+            if row.retired_at.is_none() {
+                current = Some((row.kid.clone(), key.clone()));
+            }
+            // Published while it signs, and afterwards until its last token expires.
+            if row.retired_at.is_none() || row.last_exp > now {
+                jwks.keys
+                    .push(Jwk::from_verifying_key(&row.kid, &key.verifying_key()));
+            }
+            by_kid.insert(row.kid.clone(), key);
+        }
+        let (current_kid, current) = current.ok_or(KeyError::NoKey)?;
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            keys: &'a [Jwk],
+        }
+        let jwks_json = serde_json::to_string(&Doc { keys: &jwks.keys })
+            .map_err(|e| KeyError::Corrupt(e.to_string()))?;
+        Ok(KeyRing {
+            current_kid,
+            current,
+            by_kid,
+            jwks,
+            jwks_json,
+        })
+    }
+
+    /// The private key of `kid`, if it is still stored (used to re-issue the
+    /// exact same token inside the refresh retry window).
+    pub fn signing_key(&self, kid: &str) -> Option<&SigningKey> {
+        self.by_kid.get(kid)
+    }
+}
+
+impl Keys {
+    pub async fn load(store: &Store, now: i64) -> Result<Keys, KeyError> {
+        let ring = KeyRing::from_rows(&store.keys().await?, now)?;
+        Ok(Keys(Arc::new(RwLock::new(Arc::new(ring))), Arc::default()))
+    }
+
+    /// The `last_exp` to store for `kid` after signing a token expiring at
+    /// `exp`, or `None` when the stored value already covers it. The stored
+    /// value is always at least the latest `exp` signed.
+    pub fn needs_last_exp(&self, kid: &str, exp: i64) -> Option<i64> {
+        let mut written = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        match written.get(kid) {
+            Some(&w) if w >= exp => None,
+            _ => {
+                let ahead = exp + LAST_EXP_STEP_SECS;
+                written.insert(kid.to_owned(), ahead);
+                Some(ahead)
+            }
+        }
+    }
+
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the keys (after `keys rotate` from another process).
+    pub async fn reload(&self, store: &Store, now: i64) -> Result<(), KeyError> {
+        let ring = KeyRing::from_rows(&store.keys().await?, now)?;
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
+        Ok(())
+    }
+}
+
+/// Creates a new signing key that signs from now on. Returns its key id.
+pub async fn rotate(store: &Store, now: i64) -> Result<String, KeyError> {
+    let key = SigningKey::generate(&mut OsRng);
+    let kid = key_id(&key.verifying_key());
+    store.add_key(&kid, key.to_bytes().as_slice(), now).await?;
+    Ok(kid)
+}
+
+/// Reloads keys and purges expired rows periodically, so a `keys rotate` run
+/// against the same database takes effect without a restart.
+pub fn spawn_reload(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = state.now();
+            if let Err(e) = state.keys.reload(&state.db, now).await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+            if let Err(e) = state.db.purge_expired(now).await {
+                tracing::warn!(error = %e, "purging expired rows failed");
+            }
+        }
+    })
+}

@@ -1,0 +1,122 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use license_server::{cli, ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "license-server",
+    version,
+    about = "License Server: device authorization, license tokens, admin pages"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the admin pages.
+    Serve(ServeArgs),
+    /// Seed the demo account into an empty database, then serve.
+    Demo(ServeArgs),
+    /// Create the database, the first signing key and the first admin user.
+    Init {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        #[arg(long, env = "LICENSE_SERVER_ADMIN_EMAIL")]
+        admin_email: String,
+        /// Generated and printed when omitted.
+        #[arg(long, env = "LICENSE_SERVER_ADMIN_PASSWORD")]
+        admin_password: Option<String>,
+        /// Organization the admin manages (created if missing).
+        #[arg(long, default_value = "My Organization")]
+        org: String,
+    },
+    /// Signing key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Device management.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// New key signs from now on; old public keys stay published until their tokens expire.
+    Rotate {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Approve a pending user code for a known device (the Authorize Device page, for scripts).
+    Authorize {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        device: String,
+        #[arg(long)]
+        user_code: String,
+        #[arg(long)]
+        admin: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "license_server=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => cli::serve(&args).await?,
+        Command::Demo(args) => cli::demo(&args).await?,
+        Command::Init {
+            db,
+            admin_email,
+            admin_password,
+            org,
+        } => {
+            let password = cli::init(&db, &admin_email, admin_password.as_deref(), &org).await?;
+            println!("initialized {}", db.display());
+            println!("admin email: {admin_email}");
+            if admin_password.is_none() {
+                println!("admin password: {password}");
+            }
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { db },
+        } => {
+            let kid = cli::rotate_keys(&db).await?;
+            println!("new signing key {kid}; running servers pick it up within 30 s");
+        }
+        Command::Device {
+            command:
+                DeviceCommand::Authorize {
+                    db,
+                    org,
+                    device,
+                    user_code,
+                    admin,
+                },
+        } => {
+            println!(
+                "{}",
+                cli::authorize_device(&db, &org, &device, &user_code, admin.as_deref()).await?
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,867 @@
+//! Storage: the only module that speaks SQL. Every statement is
+//! parameterized. SQLite in WAL mode with foreign keys on; writes go through
+//! a single connection so they never contend for the write lock, reads use a
+//! small pool of their own.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, SqlitePool};
+
+pub type DbResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct KeyRow {
+    pub kid: String,
+    pub secret_key: Vec<u8>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub last_exp: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Org {
+    pub id: i64,
+    pub name: String,
+    pub features: String,
+    pub hub_server_name: String,
+    pub hub_server_url: String,
+    pub renewal_date: Option<i64>,
+    pub valid_from: i64,
+    pub valid_until: i64,
+}
+
+impl Org {
+    pub fn feature_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.features).unwrap_or_default()
+    }
+}
+
+/// What an admin may change on an organization's license account.
+#[derive(Debug, Clone)]
+pub struct OrgInput {
+    pub name: String,
+    pub features: Vec<String>,
+    pub hub_server_name: String,
+    pub hub_server_url: String,
+    pub renewal_date: Option<i64>,
+    pub valid_from: i64,
+    pub valid_until: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Device {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub server_id: String,
+    pub created_at: i64,
+    pub authorized_at: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub token_expiry: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Package {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub status: String,
+    pub valid_from: i64,
+    pub valid_until: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PackageLicense {
+    pub package_id: i64,
+    pub kind: String,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AssignmentRow {
+    pub id: i64,
+    pub package_id: i64,
+    pub kind: String,
+    pub name: String,
+    pub assignment_kind: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DeviceCode {
+    pub id: i64,
+    pub user_code: String,
+    pub client_id: String,
+    pub expires_at: i64,
+    pub interval_secs: i64,
+    pub last_poll_at: Option<i64>,
+    pub status: String,
+    pub device_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshRow {
+    pub chain_id: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub successor_claims: Option<String>,
+    pub successor_kid: Option<String>,
+    pub client_id: String,
+    pub chain_revoked: Option<i64>,
+    pub device_id: i64,
+    pub device_revoked: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AccessRow {
+    pub chain_id: i64,
+    pub device_id: i64,
+    pub chain_revoked: Option<i64>,
+    pub device_revoked: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub user_id: i64,
+    pub email: String,
+    pub org_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// A newly issued token pair, as stored.
+#[derive(Debug, Clone)]
+pub struct NewTokens<'a> {
+    pub chain_id: i64,
+    pub device_id: i64,
+    pub refresh_hash: &'a [u8],
+    pub refresh_expires_at: i64,
+    pub access_expires_at: i64,
+    pub kid: &'a str,
+    /// Also raise the key's `last_exp` to this (throttled by the caller).
+    pub key_last_exp: Option<i64>,
+    pub now: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and runs the embedded migrations.
+    pub async fn open(path: &Path) -> DbResult<Store> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations")
+            .run(&write)
+            .await
+            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Store { read, write })
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    // ---- signing keys ----
+
+    pub async fn keys(&self) -> DbResult<Vec<KeyRow>> {
+        sqlx::query_as("SELECT kid, secret_key, created_at, retired_at, last_exp FROM signing_keys ORDER BY created_at, rowid")
+            .fetch_all(&self.write)
+            .await
+    }
+
+    /// Adds a key that signs from now on; the previous one is retired.
+    pub async fn add_key(&self, kid: &str, secret: &[u8], now: i64) -> DbResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signing_keys (kid, secret_key, created_at) VALUES (?, ?, ?)")
+            .bind(kid)
+            .bind(secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    // ---- users, organizations, sessions ----
+
+    pub async fn user_count(&self) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.read)
+            .await
+    }
+
+    pub async fn create_user(&self, email: &str, password_hash: &str, now: i64) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO users (email, password_hash, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(email)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> DbResult<Option<User>> {
+        sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = ? COLLATE NOCASE")
+            .bind(email)
+            .fetch_optional(&self.read)
+            .await
+    }
+
+    pub async fn add_member(&self, user_id: i64, org_id: i64) -> DbResult<()> {
+        sqlx::query("INSERT OR IGNORE INTO memberships (user_id, org_id) VALUES (?, ?)")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn user_orgs(&self, user_id: i64) -> DbResult<Vec<Org>> {
+        sqlx::query_as(
+            "SELECT o.id, o.name, o.features, o.hub_server_name, o.hub_server_url, o.renewal_date, o.valid_from, o.valid_until
+             FROM organizations o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await
+    }
+
+    pub async fn is_member(&self, user_id: i64, org_id: i64) -> DbResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM memberships WHERE user_id = ? AND org_id = ?)",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_one(&self.read)
+        .await
+    }
+
+    pub async fn create_org(&self, org: &OrgInput, now: i64) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO organizations (name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&org.name)
+        .bind(serde_json::to_string(&org.features).unwrap_or_else(|_| "[]".into()))
+        .bind(&org.hub_server_name)
+        .bind(&org.hub_server_url)
+        .bind(org.renewal_date)
+        .bind(org.valid_from)
+        .bind(org.valid_until)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await
+    }
+
+    pub async fn update_org(&self, id: i64, org: &OrgInput) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE organizations SET features = ?, hub_server_name = ?, hub_server_url = ?, renewal_date = ?, valid_from = ?, valid_until = ?
+             WHERE id = ?",
+        )
+        .bind(serde_json::to_string(&org.features).unwrap_or_else(|_| "[]".into()))
+        .bind(&org.hub_server_name)
+        .bind(&org.hub_server_url)
+        .bind(org.renewal_date)
+        .bind(org.valid_from)
+        .bind(org.valid_until)
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn org(&self, id: i64) -> DbResult<Option<Org>> {
+        sqlx::query_as("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+    }
+
+    pub async fn orgs(&self) -> DbResult<Vec<Org>> {
+        sqlx::query_as("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations ORDER BY name")
+            .fetch_all(&self.read)
+            .await
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> DbResult<Option<Org>> {
+        sqlx::query_as("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await
+    }
+
+    pub async fn create_session(
+        &self,
+        id_hash: &[u8],
+        user_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> DbResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn session(&self, id_hash: &[u8], now: i64) -> DbResult<Option<SessionRow>> {
+        sqlx::query_as(
+            "SELECT s.user_id, u.email, s.org_id FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id_hash = ? AND s.expires_at > ?",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    pub async fn set_session_org(&self, id_hash: &[u8], org_id: i64) -> DbResult<()> {
+        sqlx::query("UPDATE sessions SET org_id = ? WHERE id_hash = ?")
+            .bind(org_id)
+            .bind(id_hash)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn delete_session(&self, id_hash: &[u8]) -> DbResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    // ---- devices ----
+
+    pub async fn create_device(
+        &self,
+        org_id: i64,
+        name: &str,
+        server_id: &str,
+        now: i64,
+    ) -> DbResult<Device> {
+        sqlx::query_as(
+            "INSERT INTO devices (org_id, name, server_id, created_at) VALUES (?, ?, ?, ?)
+             RETURNING id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at",
+        )
+        .bind(org_id)
+        .bind(name)
+        .bind(server_id)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await
+    }
+
+    pub async fn devices(&self, org_id: i64) -> DbResult<Vec<Device>> {
+        sqlx::query_as(
+            "SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at
+             FROM devices WHERE org_id = ? ORDER BY name",
+        )
+        .bind(org_id)
+        .fetch_all(&self.read)
+        .await
+    }
+
+    pub async fn device(&self, id: i64) -> DbResult<Option<Device>> {
+        sqlx::query_as(
+            "SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at
+             FROM devices WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    pub async fn device_by_name(&self, org_id: i64, name: &str) -> DbResult<Option<Device>> {
+        sqlx::query_as(
+            "SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at
+             FROM devices WHERE org_id = ? AND name = ?",
+        )
+        .bind(org_id)
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    /// Revokes the device and every token chain it holds.
+    pub async fn revoke_device(&self, id: i64, now: i64) -> DbResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE devices SET revoked_at = ?, token_expiry = NULL WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE token_chains SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn touch_device(&self, id: i64, now: i64) -> DbResult<()> {
+        sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    // ---- license packages ----
+
+    pub async fn create_package(
+        &self,
+        org_id: i64,
+        name: &str,
+        valid_from: i64,
+        valid_until: i64,
+    ) -> DbResult<i64> {
+        sqlx::query_scalar("INSERT INTO packages (org_id, name, valid_from, valid_until) VALUES (?, ?, ?, ?) RETURNING id")
+            .bind(org_id)
+            .bind(name)
+            .bind(valid_from)
+            .bind(valid_until)
+            .fetch_one(&self.write)
+            .await
+    }
+
+    pub async fn update_package(
+        &self,
+        id: i64,
+        name: &str,
+        status: &str,
+        valid_from: i64,
+        valid_until: i64,
+    ) -> DbResult<()> {
+        sqlx::query("UPDATE packages SET name = ?, status = ?, valid_from = ?, valid_until = ? WHERE id = ?")
+            .bind(name)
+            .bind(status)
+            .bind(valid_from)
+            .bind(valid_until)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn set_license_total(&self, package_id: i64, kind: &str, total: i64) -> DbResult<()> {
+        if total == 0 {
+            sqlx::query("DELETE FROM package_licenses WHERE package_id = ? AND kind = ?")
+                .bind(package_id)
+                .bind(kind)
+                .execute(&self.write)
+                .await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO package_licenses (package_id, kind, total) VALUES (?, ?, ?)
+             ON CONFLICT (package_id, kind) DO UPDATE SET total = excluded.total",
+        )
+        .bind(package_id)
+        .bind(kind)
+        .bind(total)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn add_assignment(
+        &self,
+        package_id: i64,
+        kind: &str,
+        name: &str,
+        assignment_kind: &str,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO assignments (package_id, kind, name, assignment_kind) VALUES (?, ?, ?, ?)",
+        )
+        .bind(package_id)
+        .bind(kind)
+        .bind(name)
+        .bind(assignment_kind)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete_assignment(&self, package_id: i64, id: i64) -> DbResult<()> {
+        sqlx::query("DELETE FROM assignments WHERE package_id = ? AND id = ?")
+            .bind(package_id)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn package(&self, id: i64) -> DbResult<Option<Package>> {
+        sqlx::query_as(
+            "SELECT id, org_id, name, status, valid_from, valid_until FROM packages WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    /// Packages of an organization with their licenses and assignments.
+    pub async fn packages(
+        &self,
+        org_id: i64,
+    ) -> DbResult<(Vec<Package>, Vec<PackageLicense>, Vec<AssignmentRow>)> {
+        let mut conn = self.read.acquire().await?;
+        let packages = sqlx::query_as("SELECT id, org_id, name, status, valid_from, valid_until FROM packages WHERE org_id = ? ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&mut *conn)
+            .await?;
+        let licenses = sqlx::query_as(
+            "SELECT l.package_id, l.kind, l.total FROM package_licenses l JOIN packages p ON p.id = l.package_id WHERE p.org_id = ?",
+        )
+        .bind(org_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let assignments = sqlx::query_as(
+            "SELECT a.id, a.package_id, a.kind, a.name, a.assignment_kind FROM assignments a JOIN packages p ON p.id = a.package_id
+             WHERE p.org_id = ? ORDER BY a.id",
+        )
+        .bind(org_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((packages, licenses, assignments))
+    }
+
+    // ---- device codes ----
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_device_code(
+        &self,
+        code_hash: &[u8],
+        user_code: &str,
+        client_id: &str,
+        scope: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        interval: i64,
+    ) -> DbResult<bool> {
+        // A user code must be unambiguous among live codes.
+        let clash: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM device_codes WHERE user_code = ? AND expires_at > ? AND status IN ('pending', 'approved'))",
+        )
+        .bind(user_code)
+        .bind(now)
+        .fetch_one(&self.write)
+        .await?;
+        if clash {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO device_codes (code_hash, user_code, client_id, scope, created_at, expires_at, interval_secs)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(code_hash)
+        .bind(user_code)
+        .bind(client_id)
+        .bind(scope)
+        .bind(now)
+        .bind(expires_at)
+        .bind(interval)
+        .execute(&self.write)
+        .await?;
+        Ok(true)
+    }
+
+    pub async fn device_code(&self, code_hash: &[u8]) -> DbResult<Option<DeviceCode>> {
+        sqlx::query_as(
+            "SELECT id, user_code, client_id, expires_at, interval_secs, last_poll_at, status, device_id FROM device_codes WHERE code_hash = ?",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.write)
+        .await
+    }
+
+    pub async fn pending_device_code(
+        &self,
+        user_code: &str,
+        now: i64,
+    ) -> DbResult<Option<DeviceCode>> {
+        sqlx::query_as(
+            "SELECT id, user_code, client_id, expires_at, interval_secs, last_poll_at, status, device_id FROM device_codes
+             WHERE user_code = ? AND status = 'pending' AND expires_at > ?",
+        )
+        .bind(user_code)
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await
+    }
+
+    pub async fn record_poll(&self, id: i64, now: i64, interval: i64) -> DbResult<()> {
+        sqlx::query("UPDATE device_codes SET last_poll_at = ?, interval_secs = ? WHERE id = ?")
+            .bind(now)
+            .bind(interval)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map(|_| ())
+    }
+
+    /// Approves or denies a pending code. `false` if it was no longer pending.
+    pub async fn decide_device_code(
+        &self,
+        id: i64,
+        approve: bool,
+        device_id: Option<i64>,
+        user_id: Option<i64>,
+        now: i64,
+    ) -> DbResult<bool> {
+        let status = if approve { "approved" } else { "denied" };
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE device_codes SET status = ?, device_id = ?, decided_by = ? WHERE id = ? AND status = 'pending' AND expires_at > ?",
+        )
+        .bind(status)
+        .bind(device_id)
+        .bind(user_id)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if done && approve {
+            if let Some(device_id) = device_id {
+                sqlx::query("UPDATE devices SET revoked_at = NULL, authorized_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Consumes an approved code and starts a token chain; `None` if another
+    /// request consumed it first.
+    pub async fn consume_device_code(
+        &self,
+        id: i64,
+        device_id: i64,
+        client_id: &str,
+        now: i64,
+    ) -> DbResult<Option<i64>> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE device_codes SET status = 'used' WHERE id = ? AND status = 'approved'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !done {
+            return Ok(None);
+        }
+        let chain: i64 = sqlx::query_scalar("INSERT INTO token_chains (device_id, client_id, created_at) VALUES (?, ?, ?) RETURNING id")
+            .bind(device_id)
+            .bind(client_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(chain))
+    }
+
+    // ---- tokens ----
+
+    /// Stores a new pair: refresh token hash, access token id, device expiry.
+    /// When `used` names the refresh token being exchanged, it is marked used
+    /// in the same transaction (with the claims needed to re-issue the same
+    /// pair); `false` if another request used it first.
+    pub async fn store_tokens(
+        &self,
+        t: &NewTokens<'_>,
+        used: Option<(&[u8], &str)>,
+    ) -> DbResult<bool> {
+        let mut tx = self.write.begin().await?;
+        if let Some((old_hash, successor_claims)) = used {
+            let done = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = ?, successor_claims = ?, successor_kid = ? WHERE token_hash = ? AND used_at IS NULL",
+            )
+            .bind(t.now)
+            .bind(successor_claims)
+            .bind(t.kid)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !done {
+                return Ok(false);
+            }
+        }
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(t.refresh_hash)
+            .bind(t.chain_id)
+            .bind(t.now)
+            .bind(t.refresh_expires_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE devices SET token_expiry = ? WHERE id = ?")
+            .bind(t.access_expires_at)
+            .bind(t.device_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(last_exp) = t.key_last_exp {
+            sqlx::query("UPDATE signing_keys SET last_exp = MAX(last_exp, ?) WHERE kid = ?")
+                .bind(last_exp)
+                .bind(t.kid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn refresh_token(&self, hash: &[u8]) -> DbResult<Option<RefreshRow>> {
+        sqlx::query_as(
+            "SELECT r.chain_id, r.expires_at, r.used_at, r.successor_claims, r.successor_kid, c.client_id,
+                    c.revoked_at AS chain_revoked, c.device_id, d.revoked_at AS device_revoked
+             FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id JOIN devices d ON d.id = c.device_id
+             WHERE r.token_hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    /// Whether the refresh token with this hash has been exchanged.
+    pub async fn refresh_token_used(&self, hash: &[u8]) -> DbResult<Option<bool>> {
+        sqlx::query_scalar("SELECT used_at IS NOT NULL FROM refresh_tokens WHERE token_hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.write)
+            .await
+    }
+
+    pub async fn revoke_chain(&self, chain_id: i64, now: i64) -> DbResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE token_chains SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(now)
+            .bind(chain_id)
+            .execute(&mut *tx)
+            .await?;
+        // The device keeps its authorization record but holds no live token.
+        sqlx::query(
+            "UPDATE devices SET token_expiry = NULL WHERE id = (SELECT device_id FROM token_chains WHERE id = ?)
+             AND NOT EXISTS (SELECT 1 FROM token_chains WHERE device_id = devices.id AND revoked_at IS NULL)",
+        )
+        .bind(chain_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn chain(&self, chain_id: i64) -> DbResult<Option<AccessRow>> {
+        sqlx::query_as(
+            "SELECT c.id AS chain_id, c.device_id, c.revoked_at AS chain_revoked, d.revoked_at AS device_revoked
+             FROM token_chains c JOIN devices d ON d.id = c.device_id
+             WHERE c.id = ?",
+        )
+        .bind(chain_id)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    /// Deletes what can no longer be used (expired codes and tokens).
+    pub async fn purge_expired(&self, now: i64) -> DbResult<()> {
+        sqlx::query("DELETE FROM device_codes WHERE expires_at < ?")
+            .bind(now - 86_400)
+            .execute(&self.write)
+            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?")
+            .bind(now - 86_400)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    // ---- audit ----
+
+    pub async fn audit(
+        &self,
+        now: i64,
+        actor: &str,
+        org_id: Option<i64>,
+        action: &str,
+        detail: &str,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, org_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(now)
+        .bind(actor)
+        .bind(org_id)
+        .bind(action)
+        .bind(detail)
+        .execute(&self.write)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn audit_log(&self, org_id: i64, limit: i64) -> DbResult<Vec<AuditEntry>> {
+        sqlx::query_as("SELECT at, actor, action, detail FROM audit_log WHERE org_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(org_id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+    }
+}

@@ -1,0 +1,176 @@
+//! The binary: `demo` on a free port, `device authorize`, `keys rotate`, `init`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_license-server");
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let mut child = Command::new(BIN)
+        .args([
+            "demo",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    let rest: Vec<String> = (0..4).map(|_| lines.next().unwrap().unwrap()).collect();
+    assert!(
+        rest.iter()
+            .any(|l| l == &format!("admin page: {base}/admin/login")),
+        "{rest:?}"
+    );
+    assert!(rest
+        .iter()
+        .any(|l| l == "admin email: admin@demo-store.example"));
+    assert!(rest.iter().any(|l| l.starts_with("admin password: ")));
+
+    let http = reqwest::Client::new();
+    let meta: serde_json::Value = http
+        .get(format!("{base}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], base, "issuer defaults to the bound address");
+    let auth: serde_json::Value = http
+        .post(format!("{base}/oauth/device_authorization"))
+        .form(&[("client_id", "license-console")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_code = auth["user_code"].as_str().unwrap();
+
+    let unknown = Command::new(BIN)
+        .args([
+            "device",
+            "authorize",
+            "--db",
+            db.to_str().unwrap(),
+            "--org",
+            "Demo Store",
+            "--device",
+            "Nope",
+            "--user-code",
+            user_code,
+        ])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        err.contains("unknown device") && err.contains("Store 001 POS Server"),
+        "{err}"
+    );
+
+    let ok = Command::new(BIN)
+        .args([
+            "device",
+            "authorize",
+            "--db",
+            db.to_str().unwrap(),
+            "--org",
+            "Demo Store",
+            "--device",
+            "Store 002 POS Server",
+            "--user-code",
+            &user_code.to_lowercase(),
+            "--admin",
+            "admin@demo-store.example",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let tokens: serde_json::Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", auth["device_code"].as_str().unwrap()),
+            ("client_id", "license-console"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
+
+    let rotate = Command::new(BIN)
+        .args(["keys", "rotate", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(rotate.status.success());
+    drop(server);
+}
+
+#[test]
+fn init_creates_key_and_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("init.db");
+    let out = Command::new(BIN)
+        .args([
+            "init",
+            "--db",
+            db.to_str().unwrap(),
+            "--admin-email",
+            "ops@example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("admin password: "), "{text}");
+    let again = Command::new(BIN)
+        .args([
+            "init",
+            "--db",
+            db.to_str().unwrap(),
+            "--admin-email",
+            "ops@example.com",
+            "--admin-password",
+            "long enough password",
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "the same admin twice is an error");
+}

@@ -1,0 +1,259 @@
+//! A real server on 127.0.0.1:0 with a temporary database and a clock the
+//! test moves.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use license_server::{demo, keys, AppState, Config, Keys, ManualClock, Store};
+use time::OffsetDateTime;
+
+pub struct TestServer {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub admin_password: String,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("license.db");
+    let store = Store::open(&db_path).await.unwrap();
+    let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let now = start.unix_timestamp();
+    keys::rotate(&store, now).await.unwrap();
+    let admin_password = demo::seed(&store, now).await.unwrap().unwrap();
+    let keys = Keys::load(&store, now).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = Config::new(&base);
+    tweak(&mut config);
+    let state = AppState::new(store, keys, clock.clone(), config);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let serving = state.clone();
+    tokio::spawn(async move {
+        license_server::serve(listener, serving, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestServer {
+        base,
+        clock,
+        state,
+        admin_password,
+        db_path,
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(time::Duration::seconds(secs));
+    }
+}
+
+/// A browser-like client: cookies, no automatic redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn api() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden input `name` in an HTML page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page:\n{html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+/// The option value of a `<select>` entry labelled `label`.
+pub fn option_value(html: &str, label: &str) -> String {
+    let end = html
+        .find(&format!(">{label}</option>"))
+        .unwrap_or_else(|| panic!("no option {label}"));
+    let start = html[..end].rfind("value=\"").unwrap() + 7;
+    let stop = html[start..].find('"').unwrap() + start;
+    html[start..stop].to_owned()
+}
+
+/// Signs in through the login form (CSRF included).
+pub async fn sign_in(server: &TestServer, client: &reqwest::Client) {
+    let page = client
+        .get(server.url("/admin/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let r = client
+        .post(server.url("/admin/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", demo::DEMO_ADMIN),
+            ("password", server.admin_password.as_str()),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "sign-in should redirect");
+}
+
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub interval: i64,
+    pub json: serde_json::Value,
+}
+
+pub async fn start_device_authorization(server: &TestServer) -> DeviceAuthorization {
+    let r = api()
+        .post(server.url("/oauth/device_authorization"))
+        .form(&[("client_id", "license-console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let json: serde_json::Value = r.json().await.unwrap();
+    DeviceAuthorization {
+        device_code: json["device_code"].as_str().unwrap().to_owned(),
+        user_code: json["user_code"].as_str().unwrap().to_owned(),
+        interval: json["interval"].as_i64().unwrap(),
+        json,
+    }
+}
+
+/// Authorize Device through the admin pages: choose the device, enter the
+/// user code, confirm with `decision` ("authorize" or "deny").
+pub async fn decide_on_page(
+    server: &TestServer,
+    client: &reqwest::Client,
+    device: &str,
+    user_code: &str,
+    decision: &str,
+) -> String {
+    let page = client
+        .get(server.url(&format!("/device?user_code={user_code}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let device_id = option_value(&page, device);
+    let confirm = client
+        .post(server.url("/device"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("device", &device_id),
+            ("new_device_name", ""),
+            ("user_code", user_code),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 200);
+    let confirm = confirm.text().await.unwrap();
+    assert!(confirm.contains("Authorize this device?"), "{confirm}");
+    assert!(confirm.contains(device) && confirm.contains("Demo Store"));
+    let done = client
+        .post(server.url("/device/confirm"))
+        .form(&[
+            ("csrf", hidden(&confirm, "csrf").as_str()),
+            ("device", &hidden(&confirm, "device")),
+            ("new_device_name", &hidden(&confirm, "new_device_name")),
+            ("user_code", &hidden(&confirm, "user_code")),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    done.text().await.unwrap()
+}
+
+pub async fn poll(server: &TestServer, device_code: &str) -> (u16, serde_json::Value) {
+    let r = api()
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", "license-console"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+pub async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, serde_json::Value) {
+    let r = api()
+        .post(server.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "license-console"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+pub async fn fetch_license(server: &TestServer, access_token: &str) -> reqwest::Response {
+    api()
+        .get(server.url("/api/v1/license"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A licensed device: the whole flow through the admin pages. Returns the token response.
+pub async fn license_device(server: &TestServer, device: &str) -> serde_json::Value {
+    let client = browser();
+    sign_in(server, &client).await;
+    let auth = start_device_authorization(server).await;
+    decide_on_page(server, &client, device, &auth.user_code, "authorize").await;
+    let (status, body) = poll(server, &auth.device_code).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}

@@ -1,0 +1,469 @@
+//! Harness for the end-to-end suite: the real console binary in a real window
+//! (Xvfb), driven through WebDriver (tauri-driver + WebKitWebDriver), and the
+//! real license server on a free port with a temporary database.
+//!
+//! `scripts/e2e.sh` provides what is shared by a whole run: the X display, a
+//! private session bus with gnome-keyring unlocked, `dbus-monitor` recording
+//! notification calls, and a temporary HOME. This crate provides what each
+//! test needs: processes that are always killed, a timeout on every step, and
+//! screenshots under `target/e2e/`.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// How long one ordinary step (a click, a lookup) may take.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// The workspace root (the folder of the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e lives inside the workspace")
+        .to_path_buf()
+}
+
+/// The cargo target folder the binaries under test were built into.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Where screenshots and logs of the suite go.
+pub fn artifacts_dir() -> Result<PathBuf> {
+    let dir = target_dir().join("e2e");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Path of a binary of this workspace, built by `scripts/e2e.sh` before the run.
+/// `E2E_PROFILE` picks `debug` (default) or `release`.
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let profile = std::env::var("E2E_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target_dir().join(profile).join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is missing: build it first (scripts/e2e.sh does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Runs one step of a test under a deadline, naming the step when it fails.
+pub async fn step<T, F>(name: &str, limit: Duration, fut: F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result.with_context(|| format!("step `{name}` failed")),
+        Err(_) => Err(anyhow!("step `{name}` timed out after {limit:?}")),
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("bind a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, limit: Duration) -> Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listened on port {port} within {limit:?}")
+}
+
+/// A child process in its own process group, killed with its whole group when
+/// dropped, pass or fail, so nothing outlives the test.
+#[derive(Debug)]
+pub struct Guarded {
+    child: Child,
+    name: String,
+}
+
+impl Guarded {
+    /// Spawns `command` in a new process group.
+    pub fn spawn(name: &str, command: &mut Command) -> Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let child = command
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        Ok(Self {
+            child,
+            name: name.to_string(),
+        })
+    }
+
+    /// Process id of the group leader.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited already.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Kills the whole process group and reaps the leader.
+    pub fn kill(&mut self) {
+        // Signal the group: tauri-driver's WebKitWebDriver and the app it
+        // launched would otherwise survive their parent.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.name;
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// tauri-driver (which runs WebKitWebDriver, which runs the console) on free
+/// ports, with a HOME and XDG folders of its own, so each test starts from a
+/// console that has never run.
+#[derive(Debug)]
+pub struct Driver {
+    process: Guarded,
+    port: u16,
+    home: tempfile::TempDir,
+}
+
+impl Driver {
+    /// Starts tauri-driver. `env` is passed down to the console it launches.
+    pub fn start(env: &[(&str, String)]) -> Result<Self> {
+        if std::env::var_os("DISPLAY").is_none() {
+            bail!("DISPLAY is not set: run the suite through scripts/e2e.sh (Xvfb)");
+        }
+        let port = free_port()?;
+        let native = free_port()?;
+        let log = std::fs::File::create(artifacts_dir()?.join(format!("tauri-driver-{port}.log")))?;
+        let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
+        let mut command = Command::new(tauri_driver_path());
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .env("XDG_DATA_HOME", home.path().join(".local/share"))
+            .env("XDG_CACHE_HOME", home.path().join(".cache"))
+            .env("XDG_STATE_HOME", home.path().join(".local/state"))
+            .env("RUST_LOG", "info");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let process = Guarded::spawn("tauri-driver", &mut command)?;
+        wait_for_port(port, Duration::from_secs(15))?;
+        Ok(Self {
+            process,
+            port,
+            home,
+        })
+    }
+
+    /// The HOME the console runs with.
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Opens a WebDriver session, which launches the console binary.
+    pub async fn launch(&self, application: &Path) -> Result<Client> {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": application }),
+        );
+        let url = format!("http://127.0.0.1:{}", self.port);
+        step("open a WebDriver session", Duration::from_secs(60), async {
+            let http = hyper_util::client::legacy::connect::HttpConnector::new();
+            Ok(ClientBuilder::new(http)
+                .capabilities(caps)
+                .connect(&url)
+                .await?)
+        })
+        .await
+    }
+
+    /// Stops the driver, WebKitWebDriver and the console.
+    pub fn stop(mut self) {
+        self.process.kill();
+    }
+}
+
+fn tauri_driver_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("TAURI_DRIVER") {
+        return PathBuf::from(path);
+    }
+    let home_cargo = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
+    let candidate = home_cargo.join("bin").join("tauri-driver");
+    if candidate.is_file() {
+        candidate
+    } else {
+        PathBuf::from("tauri-driver")
+    }
+}
+
+/// Waits for an element and returns its text.
+pub async fn text_of(client: &Client, css: &str) -> Result<String> {
+    step(&format!("read `{css}`"), STEP, async {
+        let element = client.wait().for_element(Locator::Css(css)).await?;
+        Ok(element.text().await?)
+    })
+    .await
+}
+
+/// Saves a screenshot of the window as `target/e2e/<name>.png` and returns its path.
+pub async fn screenshot(client: &Client, name: &str) -> Result<PathBuf> {
+    let png = step("take a screenshot", STEP, async {
+        Ok(client.screenshot().await?)
+    })
+    .await?;
+    let path = artifacts_dir()?.join(format!("{name}.png"));
+    std::fs::write(&path, png).with_context(|| format!("write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The license server on a free loopback port with a temporary database.
+#[derive(Debug)]
+pub struct LicenseServer {
+    process: Guarded,
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub url: String,
+    /// The database file, for `license-server device authorize --db ...`.
+    pub db: PathBuf,
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl LicenseServer {
+    /// Starts `license-server demo` (the demo account) with extra `args`.
+    pub fn start_demo(args: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("license-server.sqlite");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (process, url) = Self::spawn(&db, "127.0.0.1:0", &args)?;
+        Ok(Self {
+            process,
+            url,
+            db,
+            args,
+            _dir: dir,
+        })
+    }
+
+    fn spawn(db: &Path, listen: &str, args: &[String]) -> Result<(Guarded, String)> {
+        let mut command = Command::new(binary("license-server")?);
+        command
+            .arg("demo")
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", listen])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut process = Guarded::spawn("license-server", &mut command)?;
+        let stdout = process
+            .child
+            .stdout
+            .take()
+            .context("license-server stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .context("license-server did not print `listening on ...` within 30 s")?;
+        Ok((process, url))
+    }
+
+    /// Starts the server again on the same address with the same database.
+    pub fn restart(&mut self) -> Result<()> {
+        self.process.kill();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let (process, url) = Self::spawn(&self.db, &listen, &self.args)?;
+        self.process = process;
+        self.url = url;
+        Ok(())
+    }
+
+    /// Stops the server (the database stays until this value is dropped).
+    pub fn stop(&mut self) {
+        self.process.kill();
+    }
+}
+
+impl LicenseServer {
+    /// Approves a pending User Code for `device` of the demo organization,
+    /// as an admin's script would, and returns the device's Server ID.
+    pub fn authorize(&self, device: &str, user_code: &str) -> Result<String> {
+        let output = Command::new(binary("license-server")?)
+            .args(["device", "authorize", "--db"])
+            .arg(&self.db)
+            .args([
+                "--org",
+                "Demo Store",
+                "--device",
+                device,
+                "--user-code",
+                user_code,
+            ])
+            .output()
+            .context("run license-server device authorize")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "device authorize failed: {}{}",
+                stdout,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        // "authorized NAME (SERVER_ID) in ORG"
+        let id = stdout
+            .rsplit_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(id, _)| id.to_string())
+            .with_context(|| format!("no Server ID in `{stdout}`"))?;
+        Ok(id)
+    }
+}
+
+/// The console's keychain entries, as `secret-tool` sees them in this run's
+/// Secret Service: each item's attributes and secret.
+pub fn keychain_items() -> Result<String> {
+    let output = Command::new("secret-tool")
+        .args([
+            "search",
+            "--all",
+            "--unlock",
+            "service",
+            "com.licenseconsole.console",
+        ])
+        .output()
+        .context("run secret-tool")?;
+    // secret-tool prints attributes on stderr and secrets on stdout.
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                        hits.push(path);
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// Clicks the element matching `css` once it is there.
+pub async fn click(client: &Client, css: &str) -> Result<()> {
+    step(&format!("click `{css}`"), STEP, async {
+        client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Waits until the text of `css` satisfies `pred`, returning it.
+pub async fn wait_text(
+    client: &Client,
+    css: &str,
+    limit: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> Result<String> {
+    step(&format!("wait for `{css}`"), limit, async {
+        loop {
+            if let Ok(element) = client.find(Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if pred(&text) {
+                        return Ok(text);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+/// Reads an attribute of the element matching `css`.
+pub async fn attr(client: &Client, css: &str, name: &str) -> Result<Option<String>> {
+    step(&format!("read {name} of `{css}`"), STEP, async {
+        let element = client.wait().for_element(Locator::Css(css)).await?;
+        Ok(element.attr(name).await?)
+    })
+    .await
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs everything the console, the server and the tests need, and nothing
+# twice: each step checks first, so a second run takes a few seconds.
+# Needs: a Debian 12 machine with the Rust toolchain (rustup), Node.js and npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: WebKitGTK and friends for Tauri, Xvfb/dbus/gnome-keyring/dunst
+# for the end-to-end suite, Chromium for the server's browser test.
+DEB_PACKAGES=(
+  libwebkit2gtk-4.1-dev build-essential curl wget file libssl-dev
+  libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config
+  xvfb xauth imagemagick webkit2gtk-driver dbus-x11 gnome-keyring
+  libsecret-tools dunst x11-utils xdotool keyutils chromium chromium-driver
+)
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present"
+fi
+
+# Rust components used by the checks.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    log "adding rustup component $component"
+    rustup component add "$component"
+  fi
+done
+
+# tauri-driver bridges WebDriver to WebKitWebDriver for the end-to-end suite.
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+  log "installing tauri-driver (about 30 s)"
+  cargo install tauri-driver --version "^2" --locked --quiet
+else
+  log "tauri-driver present"
+fi
+
+# Frontend packages, from the committed lock file.
+if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+else
+  log "npm packages present"
+fi

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up whatever is missing, then runs every check: formatting, lints, the
+# Rust tests, the UI tests, the end-to-end suite, and the .deb bundle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+./scripts/setup.sh
+
+passed=0
+stage() { printf '\n\033[1;34m== %s ==\033[0m\n' "$*"; }
+ok() { passed=$((passed + 1)); }
+
+stage "UI build (the console embeds it)"
+(cd ui && npm run --silent build) && ok
+
+stage "cargo fmt --check"
+cargo fmt --all --check && ok
+
+stage "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings && ok
+
+stage "Rust tests (workspace)"
+cargo test --workspace --exclude e2e --locked && ok
+
+stage "UI checks and tests (svelte-check, vitest)"
+(cd ui && npm run --silent check && npm test --silent) && ok
+
+stage "End-to-end suite (real console in Xvfb, real license server)"
+./scripts/e2e.sh && ok
+
+stage "Bundle: tauri build --bundles deb"
+(cd ui && TAURI_APP_PATH="$ROOT/src-tauri" npx tauri build --bundles deb) && ok
+deb=$(ls -t target/release/bundle/deb/*.deb 2>/dev/null | head -n 1 || true)
+if [ -z "$deb" ] || [ ! -s "$deb" ]; then
+  echo "no .deb was produced under target/release/bundle/deb" >&2
+  exit 1
+fi
+printf 'deb: %s (%s bytes, %s)\n' "$deb" "$(stat -c %s "$deb")" "$(du -h "$deb" | cut -f1)"
+printf 'release binary: %s bytes\n' "$(stat -c %s target/release/license-console)"
+
+echo
+echo "stages: $passed passed, 0 failed"
