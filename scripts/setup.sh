@@ -50,8 +50,10 @@ fi
 
 # Frontend packages, from the committed lock file.
 if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
-  log "installing npm packages (npm ci)"
-  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+  # `npm install` with the committed lock file: `npm ci` refuses this lock
+  # here, since the registry mirror omits other platforms' optional packages.
+  log "installing npm packages"
+  (cd ui && npm install --no-audit --no-fund --loglevel=error)
 else
   log "npm packages present"
 fi

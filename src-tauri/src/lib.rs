@@ -88,7 +88,10 @@ fn start_licensing<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::er
             if let Err(err) = licensing.deliver_notices(Arc::clone(&desktop)).await {
                 tracing::warn!(code = err.code, "could not record notices");
             }
-            tokio::time::sleep(TICK).await;
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = licensing.changed() => {}
+            }
             if licensing.refresh_due().await {
                 if let Err(err) = licensing.refresh().await {
                     tracing::warn!(code = err.code, "background refresh failed");

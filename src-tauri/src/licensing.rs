@@ -69,6 +69,9 @@ pub struct Licensing {
     inner: Mutex<Inner>,
     /// Held for the whole of a refresh, so two never run at once.
     refresh_gate: Mutex<()>,
+    /// Wakes the background task when the license changed, so the plan and
+    /// the notices owed are looked at again at once.
+    changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Licensing {
@@ -77,6 +80,26 @@ impl std::fmt::Debug for Licensing {
             .field("file", &self.file)
             .finish_non_exhaustive()
     }
+}
+
+/// The client of `url`, trusting the extra CA certificate (PEM) named by
+/// `LICENSE_CONSOLE_EXTRA_CA` if set, for networks behind a TLS-inspecting
+/// proxy. The proxy itself comes from `HTTPS_PROXY` / `NO_PROXY`.
+pub fn new_client(url: &str) -> Result<LicenseClient, CommandError> {
+    let mut config = ClientConfig::new(url.to_string());
+    if let Some(path) = std::env::var_os("LICENSE_CONSOLE_EXTRA_CA") {
+        let pem = std::fs::read(&path).map_err(|e| {
+            CommandError::new(
+                "invalid_input",
+                format!(
+                    "Cannot read the extra CA certificate {}: {e}",
+                    std::path::Path::new(&path).display()
+                ),
+            )
+        })?;
+        config.extra_ca_pem = Some(pem);
+    }
+    LicenseClient::new(config).map_err(|e| client_error(&e))
 }
 
 pub(crate) fn client_error(err: &ClientError) -> CommandError {
@@ -148,7 +171,7 @@ impl Licensing {
         let mut client = None;
         persisted.state.account = None;
         if let Some(url) = persisted.server_url.clone() {
-            if let Ok(c) = LicenseClient::new(ClientConfig::new(url)) {
+            if let Ok(c) = new_client(&url) {
                 if let Some(jwks) = persisted.jwks.clone() {
                     c.set_cached_jwks(jwks);
                 }
@@ -175,6 +198,7 @@ impl Licensing {
                 pending: None,
             }),
             refresh_gate: Mutex::new(()),
+            changed: tokio::sync::Notify::new(),
         }))
     }
 
@@ -233,8 +257,7 @@ impl Licensing {
         server_url: &str,
     ) -> Result<AuthorizationView, CommandError> {
         let url = normalize_server_url(server_url)?;
-        let client =
-            LicenseClient::new(ClientConfig::new(url.clone())).map_err(|e| client_error(&e))?;
+        let client = new_client(&url)?;
         let auth = client
             .start_device_authorization()
             .await
@@ -402,6 +425,7 @@ impl Licensing {
                 let view = self.view_of(&inner);
                 drop(inner);
                 self.events.license_changed(&view);
+                self.changed.notify_one();
                 Ok(())
             }
             Err(err) => {
@@ -419,6 +443,7 @@ impl Licensing {
         self.save(inner)?;
         let view = self.view_of(inner);
         self.events.license_changed(&view);
+        self.changed.notify_one();
         Ok(())
     }
 
@@ -449,8 +474,7 @@ impl Licensing {
             };
             let client = match &inner.client {
                 Some(c) => c.clone(),
-                None => LicenseClient::new(ClientConfig::new(url.clone()))
-                    .map_err(|e| client_error(&e))?,
+                None => new_client(&url)?,
             };
             (
                 client,
@@ -528,6 +552,11 @@ impl Licensing {
         }
         self.save(&mut inner)?;
         Ok(shown)
+    }
+
+    /// Waits until the license changes (or forever).
+    pub async fn changed(&self) {
+        self.changed.notified().await
     }
 
     /// Whether a refresh is due now (the background task asks every tick).

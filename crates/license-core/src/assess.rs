@@ -470,9 +470,14 @@ pub fn next_refresh(state: &LicenseState, now: OffsetDateTime) -> Option<OffsetD
         Some(verified) => {
             let interval = state.policy.refresh_interval().max(MIN_REFRESH_INTERVAL);
             let server_id = state.account.as_ref().map_or("", |a| a.server_id.as_str());
-            let scheduled = verified
+            let mut scheduled = verified
                 .saturating_add(interval)
                 .saturating_add(refresh_jitter(server_id, interval));
+            // A license token shorter-lived than the refresh interval is
+            // renewed at 80 % of its remaining life, so it never lapses.
+            if let Some(expires) = state.token_expires_at.filter(|e| *e > verified) {
+                scheduled = scheduled.min(verified.saturating_add((expires - verified) * 0.8));
+            }
             let plan = failed_retry.unwrap_or(scheduled);
             let grace_end = verified.saturating_add(state.policy.grace_period());
             let last_attempt = state.last_failure.map_or(verified, |f| f.max(verified));

@@ -379,3 +379,18 @@ fn state_round_trips_and_an_empty_document_is_unlicensed() {
     assert_eq!(empty, LicenseState::default());
     assert_eq!(assess(&empty, T0).status, LicenseStatus::Unlicensed);
 }
+
+#[test]
+fn a_token_shorter_lived_than_the_refresh_interval_is_refreshed_before_it_lapses() {
+    let verified = time::macros::datetime!(2030-06-01 12:00 UTC);
+    let mut state = license_core::LicenseState::default();
+    state.record_success(verified, Some(verified));
+    state.token_expires_at = Some(verified + time::Duration::minutes(50));
+    let at = license_core::next_refresh(&state, verified).expect("planned");
+    assert_eq!(at, verified + time::Duration::minutes(40));
+
+    // A token longer-lived than the interval leaves the 24 h plan alone.
+    state.token_expires_at = Some(verified + time::Duration::days(3));
+    let at = license_core::next_refresh(&state, verified).expect("planned");
+    assert!((at - (verified + time::Duration::hours(24))).abs() <= time::Duration::minutes(72));
+}
