@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// How long one ordinary step (a click, a lookup) may take.
 pub const STEP: Duration = Duration::from_secs(20);
@@ -158,19 +160,31 @@ impl Drop for Guarded {
 pub struct Driver {
     process: Guarded,
     port: u16,
-    home: tempfile::TempDir,
+    home: PathBuf,
+    _owned_home: Option<tempfile::TempDir>,
 }
 
 impl Driver {
-    /// Starts tauri-driver. `env` is passed down to the console it launches.
+    /// Starts tauri-driver with a fresh HOME. `env` is passed down to the
+    /// console it launches.
     pub fn start(env: &[(&str, String)]) -> Result<Self> {
+        let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
+        let path = home.path().to_path_buf();
+        let mut driver = Self::start_in(&path, env)?;
+        driver._owned_home = Some(home);
+        Ok(driver)
+    }
+
+    /// Starts tauri-driver with the HOME `home`, which outlives it: a second
+    /// driver in the same HOME sees the console restart with its state.
+    pub fn start_in(home: &Path, env: &[(&str, String)]) -> Result<Self> {
         if std::env::var_os("DISPLAY").is_none() {
             bail!("DISPLAY is not set: run the suite through scripts/e2e.sh (Xvfb)");
         }
         let port = free_port()?;
         let native = free_port()?;
         let log = std::fs::File::create(artifacts_dir()?.join(format!("tauri-driver-{port}.log")))?;
-        let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
+        let home = home.to_path_buf();
         let mut command = Command::new(tauri_driver_path());
         command
             .args([
@@ -182,11 +196,11 @@ impl Driver {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join(".config"))
-            .env("XDG_DATA_HOME", home.path().join(".local/share"))
-            .env("XDG_CACHE_HOME", home.path().join(".cache"))
-            .env("XDG_STATE_HOME", home.path().join(".local/state"))
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_STATE_HOME", home.join(".local/state"))
             .env("RUST_LOG", "info");
         for (key, value) in env {
             command.env(key, value);
@@ -197,12 +211,19 @@ impl Driver {
             process,
             port,
             home,
+            _owned_home: None,
         })
     }
 
     /// The HOME the console runs with.
     pub fn home(&self) -> &Path {
-        self.home.path()
+        &self.home
+    }
+
+    /// The console's state file in its HOME.
+    pub fn state_file(&self) -> PathBuf {
+        self.home
+            .join(".local/share/com.licenseconsole.console/state.json")
     }
 
     /// Opens a WebDriver session, which launches the console binary.
@@ -224,9 +245,26 @@ impl Driver {
         .await
     }
 
-    /// Stops the driver, WebKitWebDriver and the console.
+    /// Stops the driver, WebKitWebDriver and the console, and waits until the
+    /// console is gone: a console launched next would otherwise find the
+    /// dying one's single-instance name still on the bus.
     pub fn stop(mut self) {
         self.process.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let running = Command::new("pgrep")
+                .args(["-x", "license-console"])
+                .stdout(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The bus drops a dead peer's names asynchronously.
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -466,4 +504,171 @@ pub async fn attr(client: &Client, css: &str, name: &str) -> Result<Option<Strin
         Ok(element.attr(name).await?)
     })
     .await
+}
+
+/// Notification calls recorded by `dbus-monitor` in this run so far.
+pub fn notifications_log() -> String {
+    std::fs::read_to_string(target_dir().join("e2e/notifications.log")).unwrap_or_default()
+}
+
+/// Asks the window titled `title` to close, as a window manager's close
+/// button does (WM_DELETE_WINDOW), and returns whether it found one.
+pub fn request_window_close(title: &str) -> Result<bool> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, Window};
+    let (conn, screen) = x11rb::connect(None).context("connect to the X display")?;
+    let root = conn.setup().roots[screen].root;
+    let atom = |name: &[u8]| -> Result<u32> { Ok(conn.intern_atom(false, name)?.reply()?.atom) };
+    let net_wm_name = atom(b"_NET_WM_NAME")?;
+    let wm_protocols = atom(b"WM_PROTOCOLS")?;
+    let wm_delete = atom(b"WM_DELETE_WINDOW")?;
+    let mut stack: Vec<Window> = vec![root];
+    let mut found = None;
+    while let Some(window) = stack.pop() {
+        for property in [net_wm_name, u32::from(AtomEnum::WM_NAME)] {
+            let reply = conn
+                .get_property(false, window, property, AtomEnum::ANY, 0, 256)?
+                .reply()?;
+            if reply.value == title.as_bytes() {
+                found = Some(window);
+            }
+        }
+        if found.is_some() {
+            break;
+        }
+        stack.extend(conn.query_tree(window)?.reply()?.children);
+    }
+    let Some(window) = found else {
+        return Ok(false);
+    };
+    let event = ClientMessageEvent::new(32, window, wm_protocols, [wm_delete, 0, 0, 0, 0]);
+    conn.send_event(false, window, EventMask::NO_EVENT, event)?;
+    conn.flush()?;
+    Ok(true)
+}
+
+/// Whether a top-level window titled `title` is mapped (visible).
+pub fn window_visible(title: &str) -> Result<bool> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, MapState, Window};
+    let (conn, screen) = x11rb::connect(None).context("connect to the X display")?;
+    let root = conn.setup().roots[screen].root;
+    let net_wm_name = conn.intern_atom(false, b"_NET_WM_NAME")?.reply()?.atom;
+    let mut stack: Vec<Window> = vec![root];
+    while let Some(window) = stack.pop() {
+        for property in [net_wm_name, u32::from(AtomEnum::WM_NAME)] {
+            let reply = conn
+                .get_property(false, window, property, AtomEnum::ANY, 0, 256)?
+                .reply()?;
+            if reply.value == title.as_bytes() {
+                let attrs = conn.get_window_attributes(window)?.reply()?;
+                if attrs.map_state == MapState::VIEWABLE {
+                    return Ok(true);
+                }
+            }
+        }
+        stack.extend(conn.query_tree(window)?.reply()?.children);
+    }
+    Ok(false)
+}
+
+// Flows shared by the tests.
+
+/// The demo device the tests license.
+pub const DEVICE: &str = "Store 001 POS Server";
+
+/// Starts a driver and the console pointed at `server_url`, with a fresh HOME.
+pub async fn launch(server_url: &str) -> Result<(Driver, Client)> {
+    let driver = Driver::start(&[("LICENSE_CONSOLE_SERVER_URL", server_url.to_string())])?;
+    let client = driver.launch(&binary("license-console")?).await?;
+    Ok((driver, client))
+}
+
+/// Takes a screenshot if the test failed, then closes the session and the driver.
+pub async fn finish(driver: Driver, client: Client, result: Result<()>) -> Result<()> {
+    if result.is_err() {
+        let _ = screenshot(&client, &format!("failed-{}", std::process::id())).await;
+    }
+    let _ = step("close the session", STEP, async {
+        Ok(client.close().await?)
+    })
+    .await;
+    driver.stop();
+    result
+}
+
+/// Next, read the User Code, authorize it on the server, Complete Authorization.
+/// Returns the Server ID the server assigned.
+pub async fn acquire(
+    client: &Client,
+    server: &LicenseServer,
+    shot: Option<&str>,
+) -> Result<String> {
+    let prefilled = step("read the server URL field", STEP, async {
+        let input = client
+            .wait()
+            .for_element(Locator::Css("[data-testid=server-url]"))
+            .await?;
+        Ok(input.prop("value").await?.unwrap_or_default())
+    })
+    .await?;
+    assert_eq!(
+        prefilled, server.url,
+        "the server URL is prefilled from settings"
+    );
+    click(client, "[data-testid=next]").await?;
+    let code = wait_text(client, "[data-testid=user-code]", STEP, |t| t.len() == 9).await?;
+    assert!(
+        code.chars().nth(4) == Some('-')
+            && code.chars().filter(|c| c.is_ascii_uppercase()).count() == 8,
+        "user code {code:?} looks like XXXX-XXXX"
+    );
+    if let Some(name) = shot {
+        screenshot(client, name).await?;
+    }
+    let server_id = server.authorize(DEVICE, &code)?;
+    click(client, "[data-testid=complete]").await?;
+    wait_text(
+        client,
+        "[data-testid=field-server-id]",
+        Duration::from_secs(30),
+        |t| t == server_id,
+    )
+    .await?;
+    Ok(server_id)
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("parse time {s:?}"))
+}
+
+/// A field of the console's keychain secret (JSON) in `secret-tool` output.
+pub fn secret_field(items: &str, field: &str) -> Result<String> {
+    let key = format!("\"{field}\":\"");
+    let start = items
+        .find(&key)
+        .with_context(|| format!("no {field} in keychain"))?
+        + key.len();
+    let end = items[start..].find('"').context("unterminated secret")? + start;
+    Ok(items[start..end].to_string())
+}
+
+/// Seconds of a countdown shown as "2d 23h 59m 59s".
+pub fn parse_countdown(text: &str) -> Result<i64> {
+    let mut total = 0i64;
+    for part in text.split_whitespace() {
+        let (num, unit) = part.split_at(part.len() - 1);
+        let n: i64 = num
+            .parse()
+            .with_context(|| format!("countdown part {part:?}"))?;
+        total += n * match unit {
+            "d" => 86_400,
+            "h" => 3_600,
+            "m" => 60,
+            "s" => 1,
+            _ => bail!("unknown unit in {part:?}"),
+        };
+    }
+    Ok(total)
 }

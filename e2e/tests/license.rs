@@ -3,85 +3,13 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use e2e::{
-    attr, binary, click, files_containing, keychain_items, screenshot, step, text_of, wait_text,
-    Driver, LicenseServer, STEP,
+    acquire, attr, click, files_containing, finish, keychain_items, launch, parse_countdown,
+    parse_time, screenshot, secret_field, step, text_of, wait_text, LicenseServer, STEP,
 };
-use fantoccini::{Client, Locator};
-use time::format_description::well_known::Rfc3339;
+use fantoccini::Locator;
 use time::OffsetDateTime;
-
-const DEVICE: &str = "Store 001 POS Server";
-
-async fn launch(server_url: &str) -> Result<(Driver, Client)> {
-    let driver = Driver::start(&[("LICENSE_CONSOLE_SERVER_URL", server_url.to_string())])?;
-    let client = driver.launch(&binary("license-console")?).await?;
-    Ok((driver, client))
-}
-
-async fn finish(driver: Driver, client: Client, result: Result<()>) -> Result<()> {
-    if result.is_err() {
-        let _ = screenshot(&client, &format!("failed-{}", std::process::id())).await;
-    }
-    let _ = step("close the session", STEP, async {
-        Ok(client.close().await?)
-    })
-    .await;
-    driver.stop();
-    result
-}
-
-/// Next, read the User Code, authorize it on the server, Complete Authorization.
-/// Returns the Server ID the server assigned.
-async fn acquire(client: &Client, server: &LicenseServer, shot: Option<&str>) -> Result<String> {
-    let prefilled = step("read the server URL field", STEP, async {
-        let input = client
-            .wait()
-            .for_element(Locator::Css("[data-testid=server-url]"))
-            .await?;
-        Ok(input.prop("value").await?.unwrap_or_default())
-    })
-    .await?;
-    assert_eq!(
-        prefilled, server.url,
-        "the server URL is prefilled from settings"
-    );
-    click(client, "[data-testid=next]").await?;
-    let code = wait_text(client, "[data-testid=user-code]", STEP, |t| t.len() == 9).await?;
-    assert!(
-        code.chars().nth(4) == Some('-')
-            && code.chars().filter(|c| c.is_ascii_uppercase()).count() == 8,
-        "user code {code:?} looks like XXXX-XXXX"
-    );
-    if let Some(name) = shot {
-        screenshot(client, name).await?;
-    }
-    let server_id = server.authorize(DEVICE, &code)?;
-    click(client, "[data-testid=complete]").await?;
-    wait_text(
-        client,
-        "[data-testid=field-server-id]",
-        Duration::from_secs(30),
-        |t| t == server_id,
-    )
-    .await?;
-    Ok(server_id)
-}
-
-fn parse_time(s: &str) -> Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("parse time {s:?}"))
-}
-
-fn secret_field(items: &str, field: &str) -> Result<String> {
-    let key = format!("\"{field}\":\"");
-    let start = items
-        .find(&key)
-        .with_context(|| format!("no {field} in keychain"))?
-        + key.len();
-    let end = items[start..].find('"').context("unterminated secret")? + start;
-    Ok(items[start..end].to_string())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acquire_refresh_and_remove_a_license() -> Result<()> {
@@ -267,22 +195,4 @@ async fn server_stopped_refresh_goes_to_grace_then_back_to_licensed() -> Result<
     }
     .await;
     finish(driver, client, result).await
-}
-
-fn parse_countdown(text: &str) -> Result<i64> {
-    let mut total = 0i64;
-    for part in text.split_whitespace() {
-        let (num, unit) = part.split_at(part.len() - 1);
-        let n: i64 = num
-            .parse()
-            .with_context(|| format!("countdown part {part:?}"))?;
-        total += n * match unit {
-            "d" => 86_400,
-            "h" => 3_600,
-            "m" => 60,
-            "s" => 1,
-            _ => bail!("unknown unit in {part:?}"),
-        };
-    }
-    Ok(total)
 }
