@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod licensing;
 pub mod notify;
+pub mod settings;
 pub mod store;
 pub mod tray;
 pub mod vault;
@@ -54,6 +55,7 @@ struct TrayPresent(bool);
 pub fn setup<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
         commands::app::app_info,
+        commands::app::panel_painted,
         commands::license::license_view,
         commands::license::start_authorization,
         commands::license::complete_authorization,
@@ -61,6 +63,8 @@ pub fn setup<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::license::open_verification_page,
         commands::license::refresh_license,
         commands::license::remove_license,
+        commands::settings::get_settings,
+        commands::settings::save_settings,
     ])
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use license_client::{
     ClientConfig, ClientError, DeviceAuthorization, LicenseClient, PollOutcome, TokenSet,
 };
-use license_core::{next_refresh, notices_due, AccountClaims, LicenseState, Notice};
+use license_core::{next_refresh, notices_due, AccountClaims, LicenseState, Notice, Policy};
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::error::CommandError;
 use crate::notify::Notifier;
+use crate::settings::Settings;
 use crate::store::{Persisted, StateFile};
 use crate::vault::{TokenVault, Tokens, VaultError, VaultKey};
 use crate::view::{self, LicenseView};
@@ -208,19 +209,44 @@ impl Licensing {
         self.view_of(&inner)
     }
 
+    /// The persisted state with the user's settings applied to the policy.
+    fn effective_state(inner: &Inner) -> LicenseState {
+        let p = &inner.persisted;
+        let mut state = p.state.clone();
+        state.policy = p.settings.apply(&p.state.policy);
+        state
+    }
+
     fn view_of(&self, inner: &Inner) -> LicenseView {
         let p = &inner.persisted;
         view::build(
-            &p.state,
+            &Self::effective_state(inner),
             p.server_url.as_deref(),
             p.server_id.as_deref(),
             self.clock.now(),
         )
     }
 
-    /// The persisted license state (for planning in the background task).
-    pub async fn state(&self) -> LicenseState {
-        self.inner.lock().await.persisted.state.clone()
+    /// The settings and the server's policy they are checked against.
+    pub async fn settings(&self) -> (Settings, Policy) {
+        let inner = self.inner.lock().await;
+        (
+            inner.persisted.settings.clone(),
+            inner.persisted.state.policy.clone(),
+        )
+    }
+
+    /// Validates and saves the settings; the plan and the view follow at once.
+    pub async fn save_settings(&self, settings: Settings) -> Result<LicenseView, CommandError> {
+        let mut inner = self.inner.lock().await;
+        settings.validate(&inner.persisted.state.policy)?;
+        inner.persisted.settings = settings;
+        self.save(&mut inner)?;
+        let view = self.view_of(&inner);
+        drop(inner);
+        self.events.license_changed(&view);
+        self.changed.notify_one();
+        Ok(view)
     }
 
     /// Whether tokens are expected in the keychain (the device was licensed).
@@ -527,7 +553,11 @@ impl Licensing {
             // Persist the highest time seen even when nothing is owed: it is
             // what detects a clock set back after a restart.
             self.save(&mut inner)?;
-            notices_due(&inner.persisted.state, &inner.persisted.delivered, now)
+            notices_due(
+                &Self::effective_state(&inner),
+                &inner.persisted.delivered,
+                now,
+            )
         };
         if due.is_empty() {
             return Ok(due);
@@ -566,7 +596,7 @@ impl Licensing {
             return false;
         }
         let now = self.clock.now();
-        next_refresh(&inner.persisted.state, now).is_some_and(|at| at <= now)
+        next_refresh(&Self::effective_state(&inner), now).is_some_and(|at| at <= now)
     }
 
     /// "Remove license": revokes at the server, deletes the tokens from the
@@ -604,9 +634,11 @@ impl Licensing {
         }
         let mut inner = self.inner.lock().await;
         let server_url = inner.persisted.server_url.clone();
+        let settings = inner.persisted.settings.clone();
         let highest_seen = inner.persisted.state.latest_seen();
         inner.persisted = Persisted {
             server_url,
+            settings,
             ..Persisted::default()
         };
         inner.persisted.state.highest_seen = highest_seen;

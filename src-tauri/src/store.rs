@@ -28,6 +28,8 @@ pub struct Persisted {
     pub state: LicenseState,
     /// Notices already delivered.
     pub delivered: DeliveredNotices,
+    /// The user's settings.
+    pub settings: crate::settings::Settings,
 }
 
 /// Why the state file could not be read or written.

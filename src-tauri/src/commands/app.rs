@@ -23,6 +23,21 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>) -> AppInfo {
     }
 }
 
+/// Called once by the UI when the license panel has been painted; prints
+/// the wall-clock time for `scripts/bench-console.sh` (cold start figure).
+#[tauri::command]
+pub fn panel_painted() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ONCE: AtomicBool = AtomicBool::new(false);
+    if !ONCE.swap(true, Ordering::Relaxed) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        eprintln!("license-console: panel painted at unix-ms {now}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tauri::ipc::{CallbackFn, InvokeBody};

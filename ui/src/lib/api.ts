@@ -90,6 +90,8 @@ export interface AuthorizationView {
 }
 
 export const appInfo = () => invoke<AppInfo>("app_info");
+/** Tells the Rust side the panel is on screen (for the cold start figure). */
+export const panelPainted = () => invoke<void>("panel_painted").catch(() => undefined);
 export const licenseView = () => invoke<LicenseView>("license_view");
 export const startAuthorization = (serverUrl: string) =>
   invoke<AuthorizationView>("start_authorization", { serverUrl });
@@ -106,3 +108,21 @@ export function onLicenseChanged(handler: (view: LicenseView) => void): Promise<
 export function onAuthorizationFailed(handler: (error: CommandError) => void): Promise<UnlistenFn> {
   return listen<CommandError>("authorization-failed", (event) => handler(event.payload));
 }
+
+export interface Settings {
+  refreshIntervalHours: number | null;
+  tokenWarningHours: number[] | null;
+  startAtLogin: boolean;
+}
+
+export interface SettingsView {
+  settings: Settings;
+  serverUrl: string | null;
+  policyRefreshHours: number;
+  minRefreshHours: number;
+  policyWarningHours: number[];
+  autostartFile: string | null;
+}
+
+export const getSettings = () => invoke<SettingsView>("get_settings");
+export const saveSettings = (settings: Settings) => invoke<LicenseView>("save_settings", { settings });

@@ -1,0 +1,71 @@
+//! The Settings screen.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::State;
+
+use crate::error::CommandError;
+use crate::licensing::Licensing;
+use crate::settings::{self, Settings, MIN_REFRESH_HOURS};
+use crate::view::LicenseView;
+
+/// The settings with the limits the server's policy sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    /// The saved settings.
+    pub settings: Settings,
+    /// The license server (changed by removing the license and acquiring anew).
+    pub server_url: Option<String>,
+    /// The server's refresh interval, in hours: the longest allowed.
+    pub policy_refresh_hours: u64,
+    /// The shortest refresh interval allowed, in hours.
+    pub min_refresh_hours: u32,
+    /// The server's token expiry warnings, in hours.
+    pub policy_warning_hours: Vec<u64>,
+    /// Where the autostart entry is written.
+    pub autostart_file: Option<String>,
+}
+
+/// The settings and their limits.
+#[tauri::command]
+pub async fn get_settings(
+    licensing: State<'_, Arc<Licensing>>,
+) -> Result<SettingsView, CommandError> {
+    let (settings, policy) = licensing.settings().await;
+    let view = licensing.view().await;
+    Ok(SettingsView {
+        settings,
+        server_url: view.server_url,
+        policy_refresh_hours: (policy.refresh_interval_secs / 3600).max(1),
+        min_refresh_hours: MIN_REFRESH_HOURS,
+        policy_warning_hours: policy
+            .token_expiry_warnings_secs
+            .iter()
+            .map(|s| s / 3600)
+            .collect(),
+        autostart_file: settings::autostart_file().map(|p| p.display().to_string()),
+    })
+}
+
+/// Saves the settings (validated against the server's policy) and applies
+/// start at login.
+#[tauri::command]
+pub async fn save_settings(
+    licensing: State<'_, Arc<Licensing>>,
+    settings: Settings,
+) -> Result<LicenseView, CommandError> {
+    let (previous, policy) = licensing.settings().await;
+    settings.validate(&policy)?;
+    if previous.start_at_login != settings.start_at_login {
+        let exe = std::env::current_exe().map_err(|e| {
+            CommandError::new(
+                "storage",
+                format!("Cannot find the console's program file: {e}"),
+            )
+        })?;
+        settings::set_start_at_login(settings.start_at_login, &exe)?;
+    }
+    licensing.save_settings(settings).await
+}
