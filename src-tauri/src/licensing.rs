@@ -49,10 +49,23 @@ pub trait Events: Send + Sync {
 /// How long a keychain call may wait, unlock prompt included.
 const KEYCHAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// Where the one poller of an authorization stands.
+#[derive(Debug, Clone, PartialEq)]
+enum PollState {
+    /// Still waiting, after this many polls.
+    Waiting { polls: u64 },
+    /// Authorized: the license is here.
+    Done,
+    /// Ended without a license.
+    Failed(CommandError),
+}
+
 struct Pending {
-    client: LicenseClient,
     auth: DeviceAuthorization,
     cancel: CancellationToken,
+    /// "Complete Authorization": poll now rather than at the next interval.
+    poll_now: Arc<tokio::sync::Notify>,
+    state: tokio::sync::watch::Receiver<PollState>,
 }
 
 struct Inner {
@@ -297,6 +310,8 @@ impl Licensing {
             server_url: url.clone(),
         };
         let cancel = CancellationToken::new();
+        let poll_now = Arc::new(tokio::sync::Notify::new());
+        let (tx, rx) = tokio::sync::watch::channel(PollState::Waiting { polls: 0 });
         {
             let mut inner = self.inner.lock().await;
             if let Some(old) = inner.pending.take() {
@@ -305,41 +320,93 @@ impl Licensing {
             inner.persisted.server_url = Some(url);
             inner.client = Some(client.clone());
             inner.pending = Some(Pending {
-                client: client.clone(),
                 auth: auth.clone(),
                 cancel: cancel.clone(),
+                poll_now: Arc::clone(&poll_now),
+                state: rx,
             });
             self.save(&mut inner)?;
         }
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let clock = Arc::clone(&this.clock);
-            let result = client
-                .wait_for_tokens(&auth, cancel.clone(), move || clock.now())
+            let outcome = this
+                .poll_until_done(&client, &auth, &cancel, &poll_now, &tx)
                 .await;
             if cancel.is_cancelled() {
                 return;
             }
-            let outcome = match result {
-                Ok(tokens) => this.finish(tokens, &auth).await,
-                Err(err) => Err(client_error(&err)),
-            };
-            if let Err(err) = outcome {
-                if err.code != "superseded" {
-                    this.events.authorization_failed(&err);
+            match outcome {
+                Ok(()) => {
+                    let _ = tx.send(PollState::Done);
+                }
+                Err(err) => {
+                    let _ = tx.send(PollState::Failed(err.clone()));
+                    if err.code != "superseded" {
+                        this.events.authorization_failed(&err);
+                    }
                 }
             }
         });
         Ok(view)
     }
 
-    /// "Complete Authorization": asks the server now instead of waiting for
-    /// the next poll.
+    /// The only poller of an authorization (RFC 8628 §3.5): every `interval`
+    /// seconds, 5 s more after each `slow_down`, sooner when asked through
+    /// `poll_now` but never faster than the interval allows.
+    async fn poll_until_done(
+        &self,
+        client: &LicenseClient,
+        auth: &DeviceAuthorization,
+        cancel: &CancellationToken,
+        poll_now: &tokio::sync::Notify,
+        state: &tokio::sync::watch::Sender<PollState>,
+    ) -> Result<(), CommandError> {
+        use std::time::Duration;
+        let mut interval = Duration::from_secs(auth.interval.clamp(1, 300));
+        let mut last_poll: Option<tokio::time::Instant> = None;
+        let mut polls = 0;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(CommandError::new("cancelled", "cancelled")),
+                _ = tokio::time::sleep(interval) => {}
+                _ = poll_now.notified() => {
+                    if let Some(last) = last_poll {
+                        let since = last.elapsed();
+                        if since < interval {
+                            tokio::select! {
+                                _ = cancel.cancelled() => return Err(CommandError::new("cancelled", "cancelled")),
+                                _ = tokio::time::sleep(interval - since) => {}
+                            }
+                        }
+                    }
+                }
+            }
+            let now = self.clock.now();
+            if now >= auth.expires_at() {
+                return Err(client_error(&ClientError::CodeExpired));
+            }
+            last_poll = Some(tokio::time::Instant::now());
+            let polled = client.poll_once(auth, now).await;
+            polls += 1;
+            match polled {
+                Ok(PollOutcome::Granted(tokens)) => return self.finish(tokens, auth).await,
+                Ok(PollOutcome::Pending) => {}
+                Ok(PollOutcome::SlowDown) => {
+                    interval += Duration::from_secs(license_client::SLOW_DOWN_STEP_SECS);
+                }
+                Err(err) => return Err(client_error(&err)),
+            }
+            let _ = state.send(PollState::Waiting { polls });
+        }
+    }
+
+    /// "Complete Authorization": asks the server now (as soon as the polling
+    /// interval allows) instead of at the next poll, and reports the answer.
     pub async fn complete_authorization(self: &Arc<Self>) -> Result<LicenseView, CommandError> {
-        let (client, auth) = {
+        let (poll_now, mut state) = {
             let inner = self.inner.lock().await;
             match &inner.pending {
-                Some(p) => (p.client.clone(), p.auth.clone()),
+                Some(p) => (Arc::clone(&p.poll_now), p.state.clone()),
                 None if inner.persisted.state.account.is_some() => return Ok(self.view_of(&inner)),
                 None => {
                     return Err(CommandError::new(
@@ -349,16 +416,33 @@ impl Licensing {
                 }
             }
         };
-        match client
-            .poll_once(&auth, self.clock.now())
-            .await
-            .map_err(|e| client_error(&e))?
-        {
-            PollOutcome::Granted(tokens) => {
-                self.finish(tokens, &auth).await?;
-                Ok(self.view().await)
+        let current = state.borrow_and_update().clone();
+        let before = match current {
+            PollState::Waiting { polls } => polls,
+            PollState::Done => return Ok(self.view().await),
+            PollState::Failed(err) => return Err(err),
+        };
+        poll_now.notify_one();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                if state.changed().await.is_err() {
+                    return PollState::Failed(CommandError::new(
+                        "cancelled",
+                        "The authorization was cancelled.",
+                    ));
+                }
+                let current = state.borrow_and_update().clone();
+                match current {
+                    PollState::Waiting { polls } if polls <= before => continue,
+                    other => return other,
+                }
             }
-            PollOutcome::Pending | PollOutcome::SlowDown => Err(CommandError::new(
+        })
+        .await;
+        match answer {
+            Ok(PollState::Done) => Ok(self.view().await),
+            Ok(PollState::Failed(err)) => Err(err),
+            Ok(PollState::Waiting { .. }) | Err(_) => Err(CommandError::new(
                 "authorization_pending",
                 "This device is not authorized yet. Enter the User Code on the Authorization server, choose Authorize, then Complete Authorization.",
             )),
@@ -391,14 +475,19 @@ impl Licensing {
         let (client, url) = {
             let mut inner = self.inner.lock().await;
             // Only the authorization still in progress may finish.
-            match &inner.pending {
-                Some(p) if p.auth.user_code == auth.user_code => {}
-                _ => return Err(CommandError::new("superseded", "superseded")),
+            if inner
+                .pending
+                .as_ref()
+                .is_none_or(|p| p.auth.user_code != auth.user_code)
+            {
+                return Err(CommandError::new("superseded", "superseded"));
             }
-            let p = inner.pending.take().expect("checked above");
-            p.cancel.cancel();
+            inner.pending = None;
+            let Some(client) = inner.client.clone() else {
+                return Err(CommandError::new("superseded", "superseded"));
+            };
             let url = inner.persisted.server_url.clone().unwrap_or_default();
-            (p.client, url)
+            (client, url)
         };
         let key = VaultKey {
             server_url: url,

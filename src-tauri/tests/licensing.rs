@@ -1,0 +1,245 @@
+//! The console's licensing shell against the real license server (in
+//! process, temporary SQLite database, demo account). Tokens go to an
+//! in-memory vault here for isolation; the E2E suite uses the real keychain.
+
+use std::sync::{Arc, Mutex};
+
+use license_console_lib::clock::SystemClock;
+use license_console_lib::error::CommandError;
+use license_console_lib::licensing::{Events, Licensing};
+use license_console_lib::store::StateFile;
+use license_console_lib::vault::{MemoryVault, TokenVault, VaultKey};
+use license_console_lib::view::LicenseView;
+use license_server::{demo, keys, AppState, Config, Keys, Store};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+struct Server {
+    base: String,
+    db: std::path::PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("server.sqlite");
+    let store = Store::open(&db).await.expect("open");
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    keys::rotate(&store, now).await.expect("key");
+    demo::seed(&store, now).await.expect("seed");
+    let keys = Keys::load(&store, now).await.expect("keys");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = AppState::new(
+        store,
+        keys,
+        Arc::new(license_server::SystemClock),
+        Config::new(&base),
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = license_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    Server {
+        base,
+        db,
+        stop: Some(tx),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn authorize(&self, user_code: &str) -> String {
+        let out = license_server::cli::authorize_device(
+            &self.db,
+            demo::DEMO_ORG,
+            "Store 001 POS Server",
+            user_code,
+            None,
+        )
+        .await
+        .expect("authorize");
+        out.rsplit_once('(')
+            .and_then(|(_, r)| r.split_once(')'))
+            .map(|(id, _)| id.to_string())
+            .expect("server id")
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let addr = self.base.trim_start_matches("http://").to_string();
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(&addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    views: Mutex<Vec<LicenseView>>,
+    failures: Mutex<Vec<CommandError>>,
+}
+
+impl Events for Recorder {
+    fn license_changed(&self, view: &LicenseView) {
+        self.views.lock().expect("lock").push(view.clone());
+    }
+    fn authorization_failed(&self, error: &CommandError) {
+        self.failures.lock().expect("lock").push(error.clone());
+    }
+}
+
+async fn open(
+    dir: &std::path::Path,
+    vault: Arc<MemoryVault>,
+    url: &str,
+) -> (Arc<Licensing>, Arc<Recorder>) {
+    let events = Arc::new(Recorder::default());
+    let licensing = Licensing::open(
+        Arc::new(SystemClock),
+        vault,
+        StateFile::in_dir(dir),
+        events.clone(),
+        Some(url.to_string()),
+    )
+    .await
+    .expect("open");
+    (licensing, events)
+}
+
+async fn acquire(licensing: &Arc<Licensing>, server: &Server) -> (String, LicenseView) {
+    let auth = licensing
+        .start_authorization(&server.base)
+        .await
+        .expect("user code");
+    let early = licensing
+        .complete_authorization()
+        .await
+        .expect_err("not yet");
+    assert_eq!(early.code, "authorization_pending");
+    let server_id = server.authorize(&auth.user_code).await;
+    let view = licensing.complete_authorization().await.expect("licensed");
+    (server_id, view)
+}
+
+fn t(s: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(s, &Rfc3339).expect("time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_refresh_and_remove() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::default());
+    let (licensing, events) = open(dir.path(), vault.clone(), &server.base).await;
+    assert_eq!(licensing.view().await.status, "unlicensed");
+
+    let (server_id, view) = acquire(&licensing, &server).await;
+    assert_eq!(view.status, "licensed");
+    assert_eq!(view.server_id.as_deref(), Some(server_id.as_str()));
+    assert_eq!(view.organization.as_deref(), Some("Demo Store"));
+    assert_eq!(view.hub_server_name.as_deref(), Some("Demo Hub"));
+    assert!(view.packages.len() >= 2 && view.license_count > 0);
+    assert!(
+        !events.views.lock().expect("lock").is_empty(),
+        "license-changed emitted"
+    );
+
+    // Tokens in the vault, none in the state file.
+    let key = VaultKey {
+        server_url: server.base.clone(),
+        server_id: server_id.clone(),
+    };
+    let tokens = vault.load(&key).expect("vault").expect("tokens saved");
+    let file = std::fs::read_to_string(dir.path().join("state.json")).expect("state file");
+    assert!(!file.contains(tokens.license_token.expose()));
+    assert!(!file.contains(tokens.refresh_token.expose()));
+
+    let before = view.last_verified.clone().expect("verified");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = licensing.refresh().await.expect("refresh");
+    assert!(t(after.last_verified.as_deref().expect("verified")) > t(&before));
+    let rotated = vault.load(&key).expect("vault").expect("tokens");
+    assert_ne!(
+        rotated.refresh_token.expose(),
+        tokens.refresh_token.expose()
+    );
+
+    let removed = licensing.remove(false).await.expect("removed");
+    assert_eq!(removed.status, "unlicensed");
+    assert!(vault.load(&key).expect("vault").is_none(), "tokens deleted");
+    // Revoked at the server: the last refresh token no longer works.
+    let client =
+        license_client::LicenseClient::new(license_client::ClientConfig::new(&server.base))
+            .expect("client");
+    let err = client
+        .refresh(&rotated.refresh_token, OffsetDateTime::now_utc())
+        .await
+        .expect_err("revoked");
+    assert_eq!(err.code(), "revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_refresh_starts_the_grace_period_and_a_restart_shows_the_cached_account() {
+    let mut server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::default());
+    let (licensing, _) = open(dir.path(), vault.clone(), &server.base).await;
+    let (_, view) = acquire(&licensing, &server).await;
+    let verified = view.last_verified.clone().expect("verified");
+
+    server.stop().await;
+    let err = licensing.refresh().await.expect_err("offline");
+    assert_eq!(err.code, "offline");
+    let view = licensing.view().await;
+    assert_eq!(view.verification, "grace_period");
+    assert_eq!(
+        t(view.grace_ends_at.as_deref().expect("grace end")),
+        t(&verified) + time::Duration::days(3)
+    );
+    drop(licensing);
+
+    // A restart with the server still down: the cached document verifies
+    // with the cached keys and the panel is there at once.
+    let (restarted, _) = open(dir.path(), vault.clone(), &server.base).await;
+    let view = restarted.view().await;
+    assert_eq!(view.status, "licensed");
+    assert_eq!(view.organization.as_deref(), Some("Demo Store"));
+    assert_eq!(view.verification, "grace_period");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_state_file_is_not_trusted() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::default());
+    let (licensing, _) = open(dir.path(), vault.clone(), &server.base).await;
+    acquire(&licensing, &server).await;
+    drop(licensing);
+
+    let path = dir.path().join("state.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    // Someone edits the cached account and the signed document's payload.
+    json["state"]["account"]["organization"] = "Forged Org".into();
+    let doc = json["license_document"].as_str().expect("doc").to_string();
+    let mut parts: Vec<String> = doc.split('.').map(str::to_string).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    json["license_document"] = parts.join(".").into();
+    std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
+
+    let (reopened, _) = open(dir.path(), vault, &server.base).await;
+    let view = reopened.view().await;
+    assert_eq!(view.organization, None, "nothing unverified is shown");
+}
