@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use e2e::{
-    acquire, binary, finish, notifications_log, parse_time, request_window_close, screenshot, step,
-    text_of, wait_text, window_visible, Driver, LicenseServer, STEP,
+    acquire, binary, finish, notifications_log, parse_time, request_window_close, step, text_of,
+    wait_text, window_visible, Driver, LicenseServer, STEP,
 };
 
 const TOKEN_WARNING: &str = "License token expires soon";
