@@ -82,12 +82,17 @@ fn start_licensing<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::er
     ))
     .map_err(|e| e.message)?;
     app.manage(Arc::clone(&licensing));
+    let app_for_notices = app.clone();
     tauri::async_runtime::spawn(async move {
         // At start the panel shows the cached account at once; then refresh.
         if licensing.is_licensed().await {
             let _ = licensing.refresh().await;
         }
-        let desktop: Arc<dyn notify::Notifier> = Arc::new(notify::Desktop);
+        let focus = app_for_notices.clone();
+        let desktop: Arc<dyn notify::Notifier> = Arc::new(notify::Desktop::new(move || {
+            let app = focus.clone();
+            let _ = focus.run_on_main_thread(move || tray::show_main(&app));
+        }));
         loop {
             if let Err(err) = licensing.deliver_notices(Arc::clone(&desktop)).await {
                 tracing::warn!(code = err.code, "could not record notices");

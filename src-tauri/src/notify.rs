@@ -9,9 +9,28 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     fn show(&self, notice: &Notice) -> Result<(), String>;
 }
 
-/// The desktop's notification service (org.freedesktop.Notifications on Linux).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Desktop;
+/// The desktop's notification service (org.freedesktop.Notifications on
+/// Linux). `on_click` runs when the user clicks a notification, where the
+/// platform reports that (Linux and BSD desktops).
+#[derive(Clone)]
+pub struct Desktop {
+    on_click: std::sync::Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Desktop {
+    /// Notifications whose click runs `on_click` (focus the console).
+    pub fn new(on_click: impl Fn() + Send + Sync + 'static) -> Self {
+        Self {
+            on_click: std::sync::Arc::new(on_click),
+        }
+    }
+}
+
+impl std::fmt::Debug for Desktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Desktop")
+    }
+}
 
 impl Notifier for Desktop {
     fn show(&self, notice: &Notice) -> Result<(), String> {
@@ -27,10 +46,23 @@ impl Notifier for Desktop {
             .icon("dialog-information");
         #[cfg(all(unix, not(target_os = "macos")))]
         {
-            n.urgency(urgency);
+            n.urgency(urgency).action("default", "Open License Console");
+            let handle = n.show().map_err(|e| e.to_string())?;
+            let on_click = std::sync::Arc::clone(&self.on_click);
+            // The handle blocks until the notification is clicked or closed.
+            std::thread::spawn(move || {
+                handle.wait_for_action(|action| {
+                    if action == "default" {
+                        on_click();
+                    }
+                });
+            });
+            Ok(())
         }
         #[cfg(not(all(unix, not(target_os = "macos"))))]
-        let _ = urgency;
-        n.show().map(|_| ()).map_err(|e| e.to_string())
+        {
+            let _ = urgency;
+            n.show().map(|_| ()).map_err(|e| e.to_string())
+        }
     }
 }
