@@ -10,13 +10,14 @@ fn main() {
     context.config_mut().identifier = "com.licenseconsole.hello".into();
     let result = tauri::Builder::default()
         .setup(|app| {
-            let url = "data:text/html,<h1>Hello, world</h1>"
+            let url = "about:blank"
                 .parse()
                 .map_err(|e| format!("bad URL: {e}"))?;
-            WebviewWindowBuilder::new(app, "main", WebviewUrl::External(url))
+            let window = WebviewWindowBuilder::new(app, "main", WebviewUrl::External(url))
                 .title("Hello")
                 .inner_size(1024.0, 760.0)
                 .build()?;
+            window.eval("document.body.innerHTML = '<h1>Hello, world</h1>'")?;
             Ok(())
         })
         .run(context);
