@@ -512,7 +512,9 @@ pub fn notifications_log() -> String {
 }
 
 /// Asks the window titled `title` to close, as a window manager's close
-/// button does (WM_DELETE_WINDOW), and returns whether it found one.
+/// button does (WM_DELETE_WINDOW), and returns whether it found one. GTK
+/// gives more than one X window the title (the toplevel and its client
+/// leader): each one that speaks WM_PROTOCOLS gets the request.
 pub fn request_window_close(title: &str) -> Result<bool> {
     use x11rb::connection::Connection;
     use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, Window};
@@ -523,28 +525,33 @@ pub fn request_window_close(title: &str) -> Result<bool> {
     let wm_protocols = atom(b"WM_PROTOCOLS")?;
     let wm_delete = atom(b"WM_DELETE_WINDOW")?;
     let mut stack: Vec<Window> = vec![root];
-    let mut found = None;
+    let mut sent = false;
     while let Some(window) = stack.pop() {
+        let mut titled = false;
         for property in [net_wm_name, u32::from(AtomEnum::WM_NAME)] {
             let reply = conn
                 .get_property(false, window, property, AtomEnum::ANY, 0, 256)?
                 .reply()?;
-            if reply.value == title.as_bytes() {
-                found = Some(window);
-            }
+            titled |= reply.value == title.as_bytes();
         }
-        if found.is_some() {
-            break;
+        if titled {
+            let protocols = conn
+                .get_property(false, window, wm_protocols, AtomEnum::ATOM, 0, 64)?
+                .reply()?;
+            let speaks_delete = protocols
+                .value32()
+                .is_some_and(|mut atoms| atoms.any(|a| a == wm_delete));
+            if speaks_delete {
+                let event =
+                    ClientMessageEvent::new(32, window, wm_protocols, [wm_delete, 0, 0, 0, 0]);
+                conn.send_event(false, window, EventMask::NO_EVENT, event)?;
+                sent = true;
+            }
         }
         stack.extend(conn.query_tree(window)?.reply()?.children);
     }
-    let Some(window) = found else {
-        return Ok(false);
-    };
-    let event = ClientMessageEvent::new(32, window, wm_protocols, [wm_delete, 0, 0, 0, 0]);
-    conn.send_event(false, window, EventMask::NO_EVENT, event)?;
     conn.flush()?;
-    Ok(true)
+    Ok(sent)
 }
 
 /// Whether a top-level window titled `title` is mapped (visible).

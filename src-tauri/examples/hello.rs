@@ -10,9 +10,7 @@ fn main() {
     context.config_mut().identifier = "com.licenseconsole.hello".into();
     let result = tauri::Builder::default()
         .setup(|app| {
-            let url = "about:blank"
-                .parse()
-                .map_err(|e| format!("bad URL: {e}"))?;
+            let url = "about:blank".parse().map_err(|e| format!("bad URL: {e}"))?;
             let window = WebviewWindowBuilder::new(app, "main", WebviewUrl::External(url))
                 .title("Hello")
                 .inner_size(1024.0, 760.0)
