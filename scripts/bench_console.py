@@ -55,29 +55,29 @@ def tree(pid):
     return out
 
 
-def cpu_ticks(pids):
+def sum_over(pids, path, value):
+    """Sum of value(text of /proc/PID/path) over pids still alive."""
     total = 0
     for p in pids:
         try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            with open(f"/proc/{p}/{path}") as f:
+                total += value(f.read())
         except OSError:
             pass
     return total
+
+
+def cpu_ticks(pids):
+    def ticks(stat):
+        fields = stat.rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    return sum_over(pids, "stat", ticks)
 
 
 def pss_kib(pids):
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    def pss(rollup):
+        return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+    return sum_over(pids, "smaps_rollup", pss)
 
 
 def kill_group(proc):

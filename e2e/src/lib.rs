@@ -236,11 +236,26 @@ impl Driver {
         );
         let url = format!("http://127.0.0.1:{}", self.port);
         step("open a WebDriver session", Duration::from_secs(60), async {
-            let http = hyper_util::client::legacy::connect::HttpConnector::new();
-            Ok(ClientBuilder::new(http)
-                .capabilities(caps)
-                .connect(&url)
-                .await?)
+            // tauri-driver can accept the port a moment before it answers
+            // (seen once as "did not respond ... SendRequest"); no session
+            // exists yet then, so asking again is safe.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let http = hyper_util::client::legacy::connect::HttpConnector::new();
+                let result = ClientBuilder::new(http)
+                    .capabilities(caps.clone())
+                    .connect(&url)
+                    .await;
+                use fantoccini::error::NewSessionError as E;
+                match result {
+                    Ok(client) => return Ok(client),
+                    Err(E::Failed(_) | E::FailedC(_) | E::Lost(_)) if attempt < 3 => {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
         })
         .await
     }
@@ -511,44 +526,55 @@ pub fn notifications_log() -> String {
     std::fs::read_to_string(target_dir().join("e2e/notifications.log")).unwrap_or_default()
 }
 
+/// Every X window whose title (`_NET_WM_NAME` or `WM_NAME`) is `title`.
+fn titled_windows(
+    conn: &impl x11rb::connection::Connection,
+    root: u32,
+    title: &str,
+) -> Result<Vec<u32>> {
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt};
+    let net_wm_name = conn.intern_atom(false, b"_NET_WM_NAME")?.reply()?.atom;
+    let mut stack = vec![root];
+    let mut found = Vec::new();
+    while let Some(window) = stack.pop() {
+        for property in [net_wm_name, u32::from(AtomEnum::WM_NAME)] {
+            let reply = conn
+                .get_property(false, window, property, AtomEnum::ANY, 0, 256)?
+                .reply()?;
+            if reply.value == title.as_bytes() {
+                found.push(window);
+                break;
+            }
+        }
+        stack.extend(conn.query_tree(window)?.reply()?.children);
+    }
+    Ok(found)
+}
+
 /// Asks the window titled `title` to close, as a window manager's close
 /// button does (WM_DELETE_WINDOW), and returns whether it found one. GTK
 /// gives more than one X window the title (the toplevel and its client
 /// leader): each one that speaks WM_PROTOCOLS gets the request.
 pub fn request_window_close(title: &str) -> Result<bool> {
     use x11rb::connection::Connection;
-    use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, Window};
+    use x11rb::protocol::xproto::{AtomEnum, ClientMessageEvent, ConnectionExt, EventMask};
     let (conn, screen) = x11rb::connect(None).context("connect to the X display")?;
     let root = conn.setup().roots[screen].root;
-    let atom = |name: &[u8]| -> Result<u32> { Ok(conn.intern_atom(false, name)?.reply()?.atom) };
-    let net_wm_name = atom(b"_NET_WM_NAME")?;
-    let wm_protocols = atom(b"WM_PROTOCOLS")?;
-    let wm_delete = atom(b"WM_DELETE_WINDOW")?;
-    let mut stack: Vec<Window> = vec![root];
+    let wm_protocols = conn.intern_atom(false, b"WM_PROTOCOLS")?.reply()?.atom;
+    let wm_delete = conn.intern_atom(false, b"WM_DELETE_WINDOW")?.reply()?.atom;
     let mut sent = false;
-    while let Some(window) = stack.pop() {
-        let mut titled = false;
-        for property in [net_wm_name, u32::from(AtomEnum::WM_NAME)] {
-            let reply = conn
-                .get_property(false, window, property, AtomEnum::ANY, 0, 256)?
-                .reply()?;
-            titled |= reply.value == title.as_bytes();
+    for window in titled_windows(&conn, root, title)? {
+        let protocols = conn
+            .get_property(false, window, wm_protocols, AtomEnum::ATOM, 0, 64)?
+            .reply()?;
+        let speaks_delete = protocols
+            .value32()
+            .is_some_and(|mut atoms| atoms.any(|a| a == wm_delete));
+        if speaks_delete {
+            let event = ClientMessageEvent::new(32, window, wm_protocols, [wm_delete, 0, 0, 0, 0]);
+            conn.send_event(false, window, EventMask::NO_EVENT, event)?;
+            sent = true;
         }
-        if titled {
-            let protocols = conn
-                .get_property(false, window, wm_protocols, AtomEnum::ATOM, 0, 64)?
-                .reply()?;
-            let speaks_delete = protocols
-                .value32()
-                .is_some_and(|mut atoms| atoms.any(|a| a == wm_delete));
-            if speaks_delete {
-                let event =
-                    ClientMessageEvent::new(32, window, wm_protocols, [wm_delete, 0, 0, 0, 0]);
-                conn.send_event(false, window, EventMask::NO_EVENT, event)?;
-                sent = true;
-            }
-        }
-        stack.extend(conn.query_tree(window)?.reply()?.children);
     }
     conn.flush()?;
     Ok(sent)
@@ -557,24 +583,13 @@ pub fn request_window_close(title: &str) -> Result<bool> {
 /// Whether a top-level window titled `title` is mapped (visible).
 pub fn window_visible(title: &str) -> Result<bool> {
     use x11rb::connection::Connection;
-    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, MapState, Window};
+    use x11rb::protocol::xproto::{ConnectionExt, MapState};
     let (conn, screen) = x11rb::connect(None).context("connect to the X display")?;
     let root = conn.setup().roots[screen].root;
-    let net_wm_name = conn.intern_atom(false, b"_NET_WM_NAME")?.reply()?.atom;
-    let mut stack: Vec<Window> = vec![root];
-    while let Some(window) = stack.pop() {
-        for property in [net_wm_name, u32::from(AtomEnum::WM_NAME)] {
-            let reply = conn
-                .get_property(false, window, property, AtomEnum::ANY, 0, 256)?
-                .reply()?;
-            if reply.value == title.as_bytes() {
-                let attrs = conn.get_window_attributes(window)?.reply()?;
-                if attrs.map_state == MapState::VIEWABLE {
-                    return Ok(true);
-                }
-            }
+    for window in titled_windows(&conn, root, title)? {
+        if conn.get_window_attributes(window)?.reply()?.map_state == MapState::VIEWABLE {
+            return Ok(true);
         }
-        stack.extend(conn.query_tree(window)?.reply()?.children);
     }
     Ok(false)
 }

@@ -20,7 +20,7 @@ use crate::notify::Notifier;
 use crate::settings::Settings;
 use crate::store::{Persisted, StateFile};
 use crate::vault::{TokenVault, Tokens, VaultError, VaultKey};
-use crate::view::{self, LicenseView};
+use crate::view::{self, rfc3339, LicenseView};
 
 /// What the console shows while an admin authorizes this device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +46,10 @@ pub trait Events: Send + Sync {
     fn authorization_failed(&self, error: &CommandError);
 }
 
+/// How often the background tick writes the highest time seen; shorter than
+/// the default clock tolerance (5 minutes), so a restart loses nothing that matters.
+const HIGHEST_SEEN_SAVE_EVERY: time::Duration = time::Duration::minutes(4);
+
 /// How long a keychain call may wait, unlock prompt included.
 const KEYCHAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -70,6 +74,8 @@ struct Pending {
 
 struct Inner {
     persisted: Persisted,
+    /// `highest_seen` as last written to the state file.
+    highest_saved: Option<OffsetDateTime>,
     client: Option<LicenseClient>,
     pending: Option<Pending>,
 }
@@ -131,11 +137,6 @@ fn vault_error(err: VaultError) -> CommandError {
 
 fn store_error(err: crate::store::StoreError) -> CommandError {
     CommandError::new("storage", err.to_string())
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Accepts `host:port` or a full `http(s)://` URL; returns it without a trailing slash.
@@ -208,6 +209,7 @@ impl Licensing {
             events,
             inner: Mutex::new(Inner {
                 persisted,
+                highest_saved: None,
                 client,
                 pending: None,
             }),
@@ -270,7 +272,9 @@ impl Licensing {
 
     fn save(&self, inner: &mut Inner) -> Result<(), CommandError> {
         inner.persisted.version = 1;
-        self.file.save(&inner.persisted).map_err(store_error)
+        self.file.save(&inner.persisted).map_err(store_error)?;
+        inner.highest_saved = inner.persisted.state.highest_seen;
+        Ok(())
     }
 
     async fn vault_call<T: Send + 'static>(
@@ -639,9 +643,15 @@ impl Licensing {
             let mut inner = self.inner.lock().await;
             let now = self.clock.now();
             inner.persisted.state.observe(now);
-            // Persist the highest time seen even when nothing is owed: it is
-            // what detects a clock set back after a restart.
-            self.save(&mut inner)?;
+            // Persist the highest time seen even when nothing is owed (it is
+            // what detects a clock set back after a restart), but not on every
+            // tick: within the clock tolerance, losing it costs nothing.
+            let due_to_save = inner
+                .highest_saved
+                .is_none_or(|saved| now - saved >= HIGHEST_SEEN_SAVE_EVERY);
+            if due_to_save {
+                self.save(&mut inner)?;
+            }
             notices_due(
                 &Self::effective_state(&inner),
                 &inner.persisted.delivered,

@@ -10,7 +10,8 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-fn rfc3339(t: OffsetDateTime) -> String {
+/// A time as RFC 3339 text, the form every DTO carries.
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
