@@ -2,6 +2,8 @@
 //! (RFC 8037 "OKP" keys).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::sync::OnceLock;
+
 use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -73,7 +75,11 @@ impl Jwk {
             .map_err(|_| VerifyError::BadKey)?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|_| VerifyError::BadKey)?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| VerifyError::BadKey)?;
-        if key.is_weak() {
+        // A key with a small-order component admits more than one valid
+        // signature per message; honest Ed25519 keys never have one. Refusing
+        // such keys here is what lets verification use the cheaper
+        // cofactorless check with no malleability (see `token::verify`).
+        if key.is_weak() || !key.to_edwards().is_torsion_free() {
             return Err(VerifyError::BadKey);
         }
         Ok(key)
@@ -81,13 +87,71 @@ impl Jwk {
 }
 
 /// A JWK Set: the keys the license server publishes (`{"keys": [...]}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Keys are decoded on first use and the decoded keys are kept with the set,
+/// so verifying many tokens against one set decodes each key once. A cached
+/// key is used only while its JWK is unchanged: editing `keys` afterwards is
+/// safe, it only costs a fresh decode.
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct JwkSet {
     /// The keys, current and recently retired.
     pub keys: Vec<Jwk>,
+    #[serde(skip)]
+    decoded: OnceLock<Vec<DecodedKey>>,
+}
+
+/// A JWK and what decoding it gave.
+#[derive(Clone)]
+struct DecodedKey {
+    jwk: Jwk,
+    key: Result<VerifyingKey, VerifyError>,
+}
+
+impl PartialEq for JwkSet {
+    fn eq(&self, other: &JwkSet) -> bool {
+        self.keys == other.keys
+    }
+}
+
+impl Eq for JwkSet {}
+
+impl std::fmt::Debug for JwkSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwkSet").field("keys", &self.keys).finish()
+    }
 }
 
 impl JwkSet {
+    /// A set of these keys.
+    pub fn new(keys: Vec<Jwk>) -> JwkSet {
+        JwkSet {
+            keys,
+            decoded: OnceLock::new(),
+        }
+    }
+
+    /// The decoded public key with this `kid`: [`VerifyError::UnknownKey`]
+    /// if the set has none, [`VerifyError::BadKey`] if it is not a usable
+    /// Ed25519 key. Decodes each key once (see the type's documentation).
+    pub fn verifying_key(&self, kid: &str) -> Result<VerifyingKey, VerifyError> {
+        let jwk = self.find(kid).ok_or_else(|| VerifyError::UnknownKey {
+            kid: kid.to_owned(),
+        })?;
+        let decoded = self.decoded.get_or_init(|| {
+            self.keys
+                .iter()
+                .map(|jwk| DecodedKey {
+                    jwk: jwk.clone(),
+                    key: jwk.verifying_key(),
+                })
+                .collect()
+        });
+        match decoded.iter().find(|d| d.jwk == *jwk) {
+            Some(d) => d.key.clone(),
+            None => jwk.verifying_key(),
+        }
+    }
+
     /// The key with this `kid`, if the set has one.
     pub fn find(&self, kid: &str) -> Option<&Jwk> {
         self.keys.iter().find(|k| k.kid == kid)
@@ -95,9 +159,7 @@ impl JwkSet {
 
     /// A set holding one key whose `kid` is its [`key_id`].
     pub fn single(key: &VerifyingKey) -> JwkSet {
-        JwkSet {
-            keys: vec![Jwk::from_verifying_key(&key_id(key), key)],
-        }
+        JwkSet::new(vec![Jwk::from_verifying_key(&key_id(key), key)])
     }
 }
 
@@ -223,5 +285,49 @@ mod tests {
             assert_eq!(jwk.verifying_key(), Err(VerifyError::BadKey), "{jwk:?}");
         }
         assert!(good.verifying_key().is_ok());
+    }
+
+    /// A good key plus a point of order 4 (the encoding with y = 0).
+    fn torsioned(key: &VerifyingKey) -> [u8; 32] {
+        let order_4 = VerifyingKey::from_bytes(&[0; 32]).unwrap().to_edwards();
+        (key.to_edwards() + order_4).compress().to_bytes()
+    }
+
+    #[test]
+    fn a_key_with_a_small_order_component_is_rejected() {
+        let key = SigningKey::from_bytes(&[3; 32]).verifying_key();
+        let bytes = torsioned(&key);
+        // Not small order itself, so only the torsion check can catch it.
+        assert!(!VerifyingKey::from_bytes(&bytes).unwrap().is_weak());
+        let jwk = Jwk {
+            x: URL_SAFE_NO_PAD.encode(bytes),
+            ..Jwk::from_verifying_key("k", &key)
+        };
+        assert_eq!(jwk.verifying_key(), Err(VerifyError::BadKey));
+    }
+
+    #[test]
+    fn decoded_keys_follow_edits_of_the_set() {
+        let (a, b) = (
+            SigningKey::from_bytes(&[3; 32]).verifying_key(),
+            SigningKey::from_bytes(&[4; 32]).verifying_key(),
+        );
+        let mut set = JwkSet::new(vec![Jwk::from_verifying_key("k", &a)]);
+        assert_eq!(set.verifying_key("k"), Ok(a));
+        // Same kid, other key: the cached decode of the old JWK is not used.
+        set.keys[0] = Jwk::from_verifying_key("k", &b);
+        assert_eq!(set.verifying_key("k"), Ok(b));
+        set.keys[0].x = URL_SAFE_NO_PAD.encode(torsioned(&b));
+        assert_eq!(set.verifying_key("k"), Err(VerifyError::BadKey));
+        assert_eq!(
+            set.verifying_key("other"),
+            Err(VerifyError::UnknownKey {
+                kid: "other".into()
+            })
+        );
+        // Equality and cloning ignore the cache.
+        let copy = set.clone();
+        assert_eq!(copy, set);
+        assert_eq!(copy, JwkSet::new(set.keys.clone()));
     }
 }

@@ -283,12 +283,10 @@ fn tokens_are_refused_with_the_right_error() {
 fn a_key_that_is_not_ed25519_is_a_bad_key() {
     let key = signing_key(1);
     let token = encode(&claims(T0), LICENSE_TOKEN_TYP, &kid_of(&key), &key);
-    let jwks = JwkSet {
-        keys: vec![Jwk {
-            crv: "P-256".into(),
-            ..Jwk::from_verifying_key(&kid_of(&key), &key.verifying_key())
-        }],
-    };
+    let jwks = JwkSet::new(vec![Jwk {
+        crv: "P-256".into(),
+        ..Jwk::from_verifying_key(&kid_of(&key), &key.verifying_key())
+    }]);
     assert_eq!(
         verify::<LicenseClaims>(&token, &jwks, &expect(), T0),
         Err(VerifyError::BadKey)
@@ -302,12 +300,10 @@ fn a_key_that_is_not_ed25519_is_a_bad_key() {
 #[test]
 fn a_key_rotation_keeps_old_tokens_valid() {
     let (old, new) = (signing_key(1), signing_key(2));
-    let jwks = JwkSet {
-        keys: vec![
-            Jwk::from_verifying_key(&kid_of(&new), &new.verifying_key()),
-            Jwk::from_verifying_key(&kid_of(&old), &old.verifying_key()),
-        ],
-    };
+    let jwks = JwkSet::new(vec![
+        Jwk::from_verifying_key(&kid_of(&new), &new.verifying_key()),
+        Jwk::from_verifying_key(&kid_of(&old), &old.verifying_key()),
+    ]);
     let ring = KeyRing::new(&jwks);
     for key in [&old, &new] {
         let token = encode(&claims(T0), LICENSE_TOKEN_TYP, &kid_of(key), key);
@@ -414,4 +410,36 @@ fn errors_read_well() {
         "unknown signing key \"k1\""
     );
     assert_eq!(VerifyError::BadSignature.to_string(), "bad signature");
+}
+
+/// The group order l, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+#[test]
+fn a_signature_cannot_be_mauled_into_a_second_valid_one() {
+    let key = signing_key(1);
+    let token = encode(&claims(T0), LICENSE_TOKEN_TYP, &kid_of(&key), &key);
+    assert!(verify_at(&token, T0).is_ok());
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig: [u8; 64] = URL_SAFE_NO_PAD.decode(sig).unwrap().try_into().unwrap();
+
+    // s + l is the same scalar modulo l, but not its canonical encoding.
+    let mut s_plus_l = sig;
+    let mut carry = 0u16;
+    for (byte, l) in s_plus_l[32..].iter_mut().zip(GROUP_ORDER) {
+        let sum = u16::from(*byte) + u16::from(l) + carry;
+        *byte = sum as u8;
+        carry = sum >> 8;
+    }
+    // R with the sign bit of x flipped: the negated point, not R.
+    let mut r_negated = sig;
+    r_negated[31] ^= 0x80;
+    for mauled in [s_plus_l, r_negated] {
+        assert_ne!(mauled, sig);
+        let token = format!("{input}.{}", b64(mauled));
+        assert_eq!(verify_at(&token, T0), Err(VerifyError::BadSignature));
+    }
 }
