@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::secrets;
-use crate::store::{Device, NewTokens, Org};
+use crate::store::{Exchanged, NewTokens, TokenSubject};
 use crate::{AppState, CONSOLE_CLIENT_ID};
 
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -227,37 +227,25 @@ async fn device_code_grant(state: &AppState, form: &TokenForm) -> Result<TokenRe
                 .consume_device_code(code.id, device_id, client_id, now)
                 .await?
                 .ok_or_else(|| Error::InvalidGrant("device_code has already been used".into()))?;
-            let (device, org) = device_and_org(state, device_id).await?;
+            let subject = state
+                .db
+                .token_subject(device_id)
+                .await?
+                .ok_or_else(|| Error::InvalidGrant("the device no longer exists".into()))?;
             let refresh = secrets::random_token();
-            let issued = issue(state, chain, &device, &org, client_id, &refresh, None, now).await?;
+            let issued = issue(state, chain, &subject, client_id, &refresh, None, now).await?;
             Ok(issued.ok_or_else(|| Error::internal("fresh chain lost its first token"))?)
         }
         other => Err(Error::internal(format!("device code in state {other}"))),
     }
 }
 
-async fn device_and_org(state: &AppState, device_id: i64) -> Result<(Device, Org)> {
-    let device = state
-        .db
-        .device(device_id)
-        .await?
-        .ok_or_else(|| Error::InvalidGrant("the device no longer exists".into()))?;
-    let org = state
-        .db
-        .org(device.org_id)
-        .await?
-        .ok_or_else(|| Error::InvalidGrant("the organization no longer exists".into()))?;
-    Ok((device, org))
-}
-
 /// Signs a new license token, stores the pair. With `previous`, that refresh
 /// token is atomically marked used; `None` if another request won the race.
-#[allow(clippy::too_many_arguments)]
 async fn issue(
     state: &AppState,
     chain_id: i64,
-    device: &Device,
-    org: &Org,
+    subject: &TokenSubject,
     client_id: &str,
     refresh_token: &str,
     previous: Option<&[u8]>,
@@ -267,33 +255,39 @@ async fn issue(
     let claims = LicenseClaims {
         iss: cfg.issuer.clone(),
         aud: client_id.to_owned(),
-        sub: device.server_id.clone(),
+        sub: subject.server_id.clone(),
         iat: now,
         nbf: now,
         exp: now + cfg.token_ttl_secs,
         jti: format!("{chain_id}.{}", secrets::random_token()),
-        org: org.name.clone(),
-        features: org.feature_list(),
-        renewal_date: org.renewal_date,
-        hub_server_name: org.hub_server_name.clone(),
-        hub_server_url: org.hub_server_url.clone(),
+        org: subject.org_name.clone(),
+        features: subject.feature_list(),
+        renewal_date: subject.renewal_date,
+        hub_server_name: subject.hub_server_name.clone(),
+        hub_server_url: subject.hub_server_url.clone(),
     };
     let ring = state.keys.ring();
     let access_token = encode(&claims, LICENSE_TOKEN_TYP, &ring.current_kid, &ring.current);
-    let claims_json = serde_json::to_string(&claims).map_err(Error::internal)?;
-    let tokens = NewTokens {
-        chain_id,
-        device_id: device.id,
-        refresh_hash: &secrets::hash(refresh_token),
-        refresh_expires_at: now + cfg.refresh_token_ttl_secs,
-        access_expires_at: claims.exp,
-        kid: &ring.current_kid,
-        key_last_exp: state.keys.needs_last_exp(&ring.current_kid, claims.exp),
-        now,
+    let exchanged = match previous {
+        Some(hash) => Some(Exchanged {
+            hash: hash.to_vec(),
+            successor_claims: serde_json::to_string(&claims).map_err(Error::internal)?,
+        }),
+        None => None,
     };
     let stored = state
         .db
-        .store_tokens(&tokens, previous.map(|h| (h, claims_json.as_str())))
+        .store_tokens(NewTokens {
+            chain_id,
+            device_id: subject.device_id,
+            refresh_hash: secrets::hash(refresh_token),
+            refresh_expires_at: now + cfg.refresh_token_ttl_secs,
+            access_expires_at: claims.exp,
+            kid: ring.current_kid.clone(),
+            key_last_exp: state.keys.needs_last_exp(&ring.current_kid, claims.exp),
+            now,
+            exchanged,
+        })
         .await?;
     Ok(stored.then(|| TokenResponse {
         access_token,
@@ -331,12 +325,10 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
         let successor = secrets::successor_refresh_token(presented);
         match row.used_at {
             None => {
-                let (device, org) = device_and_org(state, row.device_id).await?;
                 let issued = issue(
                     state,
                     row.chain_id,
-                    &device,
-                    &org,
+                    &row.subject,
                     &row.client_id,
                     &successor,
                     Some(&hash),

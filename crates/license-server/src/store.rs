@@ -6,16 +6,34 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
+
+/// The columns of [`TokenSubject`], for a query joining `devices d` and
+/// `organizations o`.
+macro_rules! subject_columns {
+    () => {
+        "d.id AS device_id, d.server_id, o.name AS org_name, o.features, \
+         o.renewal_date, o.hub_server_name, o.hub_server_url"
+    };
+}
 
 #[derive(Clone, Debug)]
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    /// Queue of the token writer, which stores token pairs in batches.
+    tokens: mpsc::UnboundedSender<TokenJob>,
 }
+
+/// At most this many token pairs are stored in one transaction.
+const TOKEN_BATCH: usize = 256;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct KeyRow {
@@ -47,8 +65,13 @@ pub struct Org {
 
 impl Org {
     pub fn feature_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.features).unwrap_or_default()
+        feature_list(&self.features)
     }
+}
+
+/// Features are stored as a JSON array of strings.
+fn feature_list(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
 }
 
 /// What an admin may change on an organization's license account.
@@ -125,6 +148,27 @@ pub struct RefreshRow {
     pub chain_revoked: Option<i64>,
     pub device_id: i64,
     pub device_revoked: Option<i64>,
+    /// Who a successor token is issued to, read in the same query.
+    #[sqlx(flatten)]
+    pub subject: TokenSubject,
+}
+
+/// What a license token says about its device and organization.
+#[derive(Debug, Clone, FromRow)]
+pub struct TokenSubject {
+    pub device_id: i64,
+    pub server_id: String,
+    pub org_name: String,
+    pub features: String,
+    pub renewal_date: Option<i64>,
+    pub hub_server_name: String,
+    pub hub_server_url: String,
+}
+
+impl TokenSubject {
+    pub fn feature_list(&self) -> Vec<String> {
+        feature_list(&self.features)
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -152,16 +196,31 @@ pub struct AuditEntry {
 
 /// A newly issued token pair, as stored.
 #[derive(Debug, Clone)]
-pub struct NewTokens<'a> {
+pub struct NewTokens {
     pub chain_id: i64,
     pub device_id: i64,
-    pub refresh_hash: &'a [u8],
+    pub refresh_hash: Vec<u8>,
     pub refresh_expires_at: i64,
     pub access_expires_at: i64,
-    pub kid: &'a str,
+    pub kid: String,
     /// Also raise the key's `last_exp` to this (throttled by the caller).
     pub key_last_exp: Option<i64>,
     pub now: i64,
+    /// The refresh token being exchanged for this pair, if any.
+    pub exchanged: Option<Exchanged>,
+}
+
+/// A refresh token exchanged for a new pair: marked used, with what is needed
+/// to re-issue the same pair to a client that lost the response.
+#[derive(Debug, Clone)]
+pub struct Exchanged {
+    pub hash: Vec<u8>,
+    pub successor_claims: String,
+}
+
+struct TokenJob {
+    tokens: NewTokens,
+    reply: oneshot::Sender<DbResult<bool>>,
 }
 
 impl Store {
@@ -174,9 +233,12 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // SQLite connections do not go stale, and the default check before
+        // every acquire costs a round trip to the connection's thread.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations")
@@ -186,9 +248,16 @@ impl Store {
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Store { read, write })
+        let (tokens, queue) = mpsc::unbounded_channel();
+        tokio::spawn(token_writer(write.clone(), queue));
+        Ok(Store {
+            read,
+            write,
+            tokens,
+        })
     }
 
     pub async fn close(&self) {
@@ -724,62 +793,45 @@ impl Store {
     // ---- tokens ----
 
     /// Stores a new pair: refresh token hash, access token id, device expiry.
-    /// When `used` names the refresh token being exchanged, it is marked used
-    /// in the same transaction (with the claims needed to re-issue the same
-    /// pair); `false` if another request used it first.
-    pub async fn store_tokens(
-        &self,
-        t: &NewTokens<'_>,
-        used: Option<(&[u8], &str)>,
-    ) -> DbResult<bool> {
-        let mut tx = self.write.begin().await?;
-        if let Some((old_hash, successor_claims)) = used {
-            let done = sqlx::query(
-                "UPDATE refresh_tokens SET used_at = ?, successor_claims = ?, successor_kid = ? WHERE token_hash = ? AND used_at IS NULL",
-            )
-            .bind(t.now)
-            .bind(successor_claims)
-            .bind(t.kid)
-            .bind(old_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !done {
-                return Ok(false);
-            }
-        }
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(t.refresh_hash)
-            .bind(t.chain_id)
-            .bind(t.now)
-            .bind(t.refresh_expires_at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE devices SET token_expiry = ? WHERE id = ?")
-            .bind(t.access_expires_at)
-            .bind(t.device_id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(last_exp) = t.key_last_exp {
-            sqlx::query("UPDATE signing_keys SET last_exp = MAX(last_exp, ?) WHERE kid = ?")
-                .bind(last_exp)
-                .bind(t.kid)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+    /// When `t.exchanged` names the refresh token being exchanged, it is
+    /// marked used in the same transaction (with the claims needed to re-issue
+    /// the same pair); `false` if another request used it first.
+    ///
+    /// Pairs are queued to one writer task that stores everything waiting in
+    /// one transaction (group commit): under load, one commit and three
+    /// statements serve many token grants.
+    pub async fn store_tokens(&self, t: NewTokens) -> DbResult<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.tokens
+            .send(TokenJob { tokens: t, reply })
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
 
     pub async fn refresh_token(&self, hash: &[u8]) -> DbResult<Option<RefreshRow>> {
         sqlx::query_as(
-            "SELECT r.chain_id, r.expires_at, r.used_at, r.successor_claims, r.successor_kid, c.client_id,
-                    c.revoked_at AS chain_revoked, c.device_id, d.revoked_at AS device_revoked
-             FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id JOIN devices d ON d.id = c.device_id
-             WHERE r.token_hash = ?",
+            concat!(
+                "SELECT r.chain_id, r.expires_at, r.used_at, r.successor_claims, r.successor_kid, c.client_id,
+                    c.revoked_at AS chain_revoked, d.revoked_at AS device_revoked, ",
+                subject_columns!(),
+                " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id JOIN devices d ON d.id = c.device_id
+                  JOIN organizations o ON o.id = d.org_id
+                  WHERE r.token_hash = ?"
+            ),
         )
         .bind(hash)
+        .fetch_optional(&self.read)
+        .await
+    }
+
+    /// The device and organization a token for `device_id` is issued to.
+    pub async fn token_subject(&self, device_id: i64) -> DbResult<Option<TokenSubject>> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            subject_columns!(),
+            " FROM devices d JOIN organizations o ON o.id = d.org_id WHERE d.id = ?"
+        ))
+        .bind(device_id)
         .fetch_optional(&self.read)
         .await
     }
@@ -863,5 +915,296 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.read)
             .await
+    }
+}
+
+/// Stores queued token pairs: everything waiting goes into one transaction.
+/// If that transaction fails, each pair is retried on its own, so one bad
+/// pair cannot fail the others.
+async fn token_writer(pool: SqlitePool, mut queue: mpsc::UnboundedReceiver<TokenJob>) {
+    let mut jobs = Vec::with_capacity(TOKEN_BATCH);
+    while queue.recv_many(&mut jobs, TOKEN_BATCH).await > 0 {
+        let batch: Vec<&NewTokens> = jobs.iter().map(|j| &j.tokens).collect();
+        match store_batch(&pool, &batch).await {
+            Ok(stored) => {
+                for (job, stored) in jobs.drain(..).zip(stored) {
+                    let _ = job.reply.send(Ok(stored));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                let job = jobs.pop().expect("one job");
+                let _ = job.reply.send(Err(e));
+            }
+            Err(_) => {
+                for job in jobs.drain(..) {
+                    let stored = store_batch(&pool, &[&job.tokens]).await;
+                    let _ = job.reply.send(stored.map(|s| s[0]));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for many pairs, three statements whatever their number
+/// (rows passed as one JSON array). Returns, per pair, whether it was stored:
+/// `false` when its exchanged refresh token was already used, including by
+/// an earlier pair of the same batch.
+async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bool>> {
+    #[derive(Serialize)]
+    struct Mark<'a> {
+        old: String,
+        at: i64,
+        claims: &'a str,
+        kid: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Row {
+        hash: String,
+        chain: i64,
+        at: i64,
+        exp: i64,
+    }
+    #[derive(Serialize)]
+    struct Expiry {
+        device: i64,
+        exp: i64,
+    }
+
+    let mut tx = pool.begin().await?;
+    let mut stored = vec![true; batch.len()];
+    let mut claimed = HashSet::new();
+    let mut marks = Vec::new();
+    for (i, t) in batch.iter().enumerate() {
+        if let Some(x) = &t.exchanged {
+            if claimed.insert(x.hash.as_slice()) {
+                marks.push(Mark {
+                    old: hex(&x.hash),
+                    at: t.now,
+                    claims: &x.successor_claims,
+                    kid: &t.kid,
+                });
+            } else {
+                stored[i] = false;
+            }
+        }
+    }
+    if !marks.is_empty() {
+        let marked: HashSet<String> = sqlx::query_scalar(
+            "UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value ->> 'claims',
+                    successor_kid = j.value ->> 'kid'
+             FROM json_each(?) AS j
+             WHERE refresh_tokens.token_hash = unhex(j.value ->> 'old') AND refresh_tokens.used_at IS NULL
+             RETURNING hex(refresh_tokens.token_hash)",
+        )
+        .bind(to_json(&marks)?)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        for (i, t) in batch.iter().enumerate() {
+            if let Some(x) = &t.exchanged {
+                stored[i] = stored[i] && marked.contains(&hex(&x.hash));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let mut expiry: HashMap<i64, i64> = HashMap::new();
+    let mut last_exp: HashMap<&str, i64> = HashMap::new();
+    for (t, _) in batch.iter().zip(&stored).filter(|(_, &s)| s) {
+        rows.push(Row {
+            hash: hex(&t.refresh_hash),
+            chain: t.chain_id,
+            at: t.now,
+            exp: t.refresh_expires_at,
+        });
+        let e = expiry.entry(t.device_id).or_insert(t.access_expires_at);
+        *e = (*e).max(t.access_expires_at);
+        if let Some(exp) = t.key_last_exp {
+            let e = last_exp.entry(&t.kid).or_insert(exp);
+            *e = (*e).max(exp);
+        }
+    }
+    if !rows.is_empty() {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at)
+             SELECT unhex(value ->> 'hash'), value ->> 'chain', value ->> 'at', value ->> 'exp'
+             FROM json_each(?)",
+        )
+        .bind(to_json(&rows)?)
+        .execute(&mut *tx)
+        .await?;
+        let expiry: Vec<Expiry> = expiry
+            .into_iter()
+            .map(|(device, exp)| Expiry { device, exp })
+            .collect();
+        sqlx::query(
+            "UPDATE devices SET token_expiry = j.value ->> 'exp'
+             FROM json_each(?) AS j WHERE devices.id = j.value ->> 'device'",
+        )
+        .bind(to_json(&expiry)?)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (kid, exp) in last_exp {
+        sqlx::query("UPDATE signing_keys SET last_exp = MAX(last_exp, ?) WHERE kid = ?")
+            .bind(exp)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
+}
+
+fn to_json<T: Serialize>(value: &T) -> DbResult<String> {
+    serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 2_000_000_000;
+
+    /// A store with one device and one token chain.
+    async fn store_with_chain(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let org = store
+            .create_org(
+                &OrgInput {
+                    name: "Acme".into(),
+                    features: vec![],
+                    hub_server_name: "hub".into(),
+                    hub_server_url: "https://hub.example".into(),
+                    renewal_date: None,
+                    valid_from: NOW,
+                    valid_until: NOW + 1000,
+                },
+                NOW,
+            )
+            .await
+            .unwrap();
+        let device = store
+            .create_device(org, "Server 1", "SRV-1", NOW)
+            .await
+            .unwrap()
+            .id;
+        let chain: i64 = sqlx::query_scalar(
+            "INSERT INTO token_chains (device_id, client_id, created_at) VALUES (?, 'c', ?) RETURNING id",
+        )
+        .bind(device)
+        .bind(NOW)
+        .fetch_one(&store.write)
+        .await
+        .unwrap();
+        (store, device, chain)
+    }
+
+    fn pair(chain: i64, device: i64, hash: u8, exchanged: Option<u8>) -> NewTokens {
+        NewTokens {
+            chain_id: chain,
+            device_id: device,
+            refresh_hash: vec![hash; 32],
+            refresh_expires_at: NOW + 100,
+            access_expires_at: NOW + 50 + i64::from(hash),
+            kid: "k".into(),
+            key_last_exp: None,
+            now: NOW,
+            exchanged: exchanged.map(|h| Exchanged {
+                hash: vec![h; 32],
+                successor_claims: format!("claims of {hash}"),
+            }),
+        }
+    }
+
+    async fn used_at(store: &Store, hash: u8) -> Option<Option<i64>> {
+        sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE token_hash = ?")
+            .bind(vec![hash; 32])
+            .fetch_optional(&store.read)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_exchanges_each_refresh_token_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, device, chain) = store_with_chain(&dir).await;
+        assert!(store
+            .store_tokens(pair(chain, device, 1, None))
+            .await
+            .unwrap());
+
+        // Two pairs exchanging token 1 in one batch: only the first wins.
+        let batch = [
+            pair(chain, device, 2, Some(1)),
+            pair(chain, device, 3, Some(1)),
+        ];
+        let stored = store_batch(&store.write, &[&batch[0], &batch[1]])
+            .await
+            .unwrap();
+        assert_eq!(stored, [true, false]);
+        assert_eq!(used_at(&store, 1).await, Some(Some(NOW)));
+        assert_eq!(used_at(&store, 2).await, Some(None));
+        assert_eq!(used_at(&store, 3).await, None, "the loser stored nothing");
+        let claims: String =
+            sqlx::query_scalar("SELECT successor_claims FROM refresh_tokens WHERE token_hash = ?")
+                .bind(vec![1u8; 32])
+                .fetch_one(&store.read)
+                .await
+                .unwrap();
+        assert_eq!(claims, "claims of 2");
+        let expiry = store.device(device).await.unwrap().unwrap().token_expiry;
+        assert_eq!(expiry, Some(NOW + 52));
+
+        // Token 1 again in a later batch: already used.
+        assert!(!store
+            .store_tokens(pair(chain, device, 4, Some(1)))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn one_bad_pair_does_not_fail_the_others_of_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, device, chain) = store_with_chain(&dir).await;
+        assert!(store
+            .store_tokens(pair(chain, device, 1, None))
+            .await
+            .unwrap());
+
+        // Queue three pairs before the writer runs, so they form one batch;
+        // the second repeats an existing refresh token hash.
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let mut answers = Vec::new();
+        for t in [
+            pair(chain, device, 5, None),
+            pair(chain, device, 1, None),
+            pair(chain, device, 6, None),
+        ] {
+            let (reply, answer) = oneshot::channel();
+            queue.send(TokenJob { tokens: t, reply }).unwrap();
+            answers.push(answer);
+        }
+        drop(queue);
+        token_writer(store.write.clone(), jobs).await;
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        assert!(matches!(results[0], Ok(true)));
+        assert!(results[1].is_err(), "{:?}", results[1]);
+        assert!(matches!(results[2], Ok(true)));
+        assert_eq!(used_at(&store, 5).await, Some(None));
+        assert_eq!(used_at(&store, 6).await, Some(None));
     }
 }

@@ -302,6 +302,74 @@ async fn refresh_rotates_allows_one_lost_response_and_detects_reuse() {
     );
 }
 
+/// Refresh grants are stored in batches: many at once must each get their own
+/// pair, and the same token sent many times at once must yield one pair
+/// (the others are answered as retries of a lost response), not a revoked
+/// chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_refreshes_each_get_their_pair_and_a_doubled_one_gets_one() {
+    let server = start().await;
+    let devices = [
+        "Store 001 POS Server",
+        "Store 002 POS Server",
+        "Back Office Server",
+    ];
+    let mut refresh_tokens = Vec::new();
+    for device in devices {
+        let first = license_device(&server, device).await;
+        refresh_tokens.push(first["refresh_token"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..3 {
+        // Every device's token, each sent four times, all at once.
+        let mut requests = tokio::task::JoinSet::new();
+        for (i, rt) in refresh_tokens
+            .iter()
+            .flat_map(|rt| std::iter::repeat_n(rt.clone(), 4))
+            .enumerate()
+        {
+            let url = server.url("/oauth/token");
+            requests.spawn(async move {
+                let r = api()
+                    .post(url)
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", rt.as_str()),
+                        ("client_id", "license-console"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                (i, r.status().as_u16(), r.json::<Value>().await.unwrap())
+            });
+        }
+        let mut answers = requests.join_all().await;
+        answers.sort_by_key(|(i, _, _)| *i);
+        let answers: Vec<(u16, Value)> = answers.into_iter().map(|(_, s, b)| (s, b)).collect();
+        let mut next = Vec::new();
+        for (i, per_token) in answers.chunks(4).enumerate() {
+            for (status, body) in per_token {
+                assert_eq!(*status, 200, "device {i}: {body}");
+                assert_eq!(body, &per_token[0].1, "one pair per refresh token");
+            }
+            next.push(per_token[0].1["refresh_token"].as_str().unwrap().to_owned());
+        }
+        for (old, new) in refresh_tokens.iter().zip(&next) {
+            assert_ne!(old, new);
+        }
+        refresh_tokens = next;
+        server.advance(60);
+    }
+    // Every chain is alive: the latest tokens work, nothing was revoked.
+    for rt in &refresh_tokens {
+        let (status, body) = refresh(&server, rt).await;
+        assert_eq!(status, 200, "{body}");
+        let r = fetch_license(&server, body["access_token"].as_str().unwrap()).await;
+        assert_eq!(r.status(), 200);
+    }
+    let audit = server.state.db.audit_log(1, 50).await.unwrap();
+    assert!(!audit.iter().any(|e| e.action == "token.reuse_detected"));
+}
+
 #[tokio::test]
 async fn reuse_after_the_retry_window_revokes_the_chain() {
     let server = start().await;
