@@ -30,9 +30,12 @@ pub struct Store {
     write: SqlitePool,
     /// Queue of the token writer, which stores token pairs in batches.
     tokens: mpsc::UnboundedSender<TokenJob>,
+    /// Queue of the refresh token reader, which looks them up in batches.
+    lookups: mpsc::UnboundedSender<Lookup>,
 }
 
-/// At most this many token pairs are stored in one transaction.
+/// At most this many token pairs are stored in one transaction, or refresh
+/// tokens looked up in one query.
 const TOKEN_BATCH: usize = 256;
 
 #[derive(Debug, Clone, FromRow)]
@@ -139,6 +142,7 @@ pub struct DeviceCode {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct RefreshRow {
+    pub token_hash: Vec<u8>,
     pub chain_id: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -218,11 +222,6 @@ pub struct Exchanged {
     pub successor_claims: String,
 }
 
-struct TokenJob {
-    tokens: NewTokens,
-    reply: oneshot::Sender<DbResult<bool>>,
-}
-
 impl Store {
     /// Opens (creating if needed) the database and runs the embedded migrations.
     pub async fn open(path: &Path) -> DbResult<Store> {
@@ -252,11 +251,20 @@ impl Store {
             .connect_with(options)
             .await?;
         let (tokens, queue) = mpsc::unbounded_channel();
-        tokio::spawn(token_writer(write.clone(), queue));
+        tokio::spawn(serve_batches(queue, {
+            let write = write.clone();
+            async move |batch: &[&NewTokens]| store_batch(&write, batch).await
+        }));
+        let (lookups, queue) = mpsc::unbounded_channel();
+        tokio::spawn(serve_batches(queue, {
+            let read = read.clone();
+            async move |hashes: &[&Vec<u8>]| lookup_refresh_tokens(&read, hashes).await
+        }));
         Ok(Store {
             read,
             write,
             tokens,
+            lookups,
         })
     }
 
@@ -801,27 +809,14 @@ impl Store {
     /// one transaction (group commit): under load, one commit and three
     /// statements serve many token grants.
     pub async fn store_tokens(&self, t: NewTokens) -> DbResult<bool> {
-        let (reply, answer) = oneshot::channel();
-        self.tokens
-            .send(TokenJob { tokens: t, reply })
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+        ask(&self.tokens, t).await
     }
 
+    /// The refresh token with this hash, with its chain, device and
+    /// organization. Lookups are queued to one reader task that answers
+    /// everything waiting with one query, like the token writer.
     pub async fn refresh_token(&self, hash: &[u8]) -> DbResult<Option<RefreshRow>> {
-        sqlx::query_as(
-            concat!(
-                "SELECT r.chain_id, r.expires_at, r.used_at, r.successor_claims, r.successor_kid, c.client_id,
-                    c.revoked_at AS chain_revoked, d.revoked_at AS device_revoked, ",
-                subject_columns!(),
-                " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id JOIN devices d ON d.id = c.device_id
-                  JOIN organizations o ON o.id = d.org_id
-                  WHERE r.token_hash = ?"
-            ),
-        )
-        .bind(hash)
-        .fetch_optional(&self.read)
-        .await
+        ask(&self.lookups, hash.to_vec()).await
     }
 
     /// The device and organization a token for `device_id` is issued to.
@@ -918,17 +913,45 @@ impl Store {
     }
 }
 
-/// Stores queued token pairs: everything waiting goes into one transaction.
-/// If that transaction fails, each pair is retried on its own, so one bad
-/// pair cannot fail the others.
-async fn token_writer(pool: SqlitePool, mut queue: mpsc::UnboundedReceiver<TokenJob>) {
+/// A request waiting in a batch queue, and where its answer goes.
+struct Job<Q, A> {
+    request: Q,
+    reply: oneshot::Sender<DbResult<A>>,
+}
+
+type TokenJob = Job<NewTokens, bool>;
+type Lookup = Job<Vec<u8>, Option<RefreshRow>>;
+
+/// Queues `request` for a batch task and waits for its answer.
+async fn ask<Q, A>(queue: &mpsc::UnboundedSender<Job<Q, A>>, request: Q) -> DbResult<A> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(Job { request, reply })
+        .map_err(|_| sqlx::Error::PoolClosed)?;
+    answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+}
+
+/// Answers queued requests in batches: everything waiting goes to `run` at
+/// once, which answers each request in order. If a batch fails, each request
+/// is run again on its own, so one bad request cannot fail the others.
+async fn serve_batches<Q, A>(
+    mut queue: mpsc::UnboundedReceiver<Job<Q, A>>,
+    run: impl AsyncFn(&[&Q]) -> DbResult<Vec<A>>,
+) {
     let mut jobs = Vec::with_capacity(TOKEN_BATCH);
     while queue.recv_many(&mut jobs, TOKEN_BATCH).await > 0 {
-        let batch: Vec<&NewTokens> = jobs.iter().map(|j| &j.tokens).collect();
-        match store_batch(&pool, &batch).await {
-            Ok(stored) => {
-                for (job, stored) in jobs.drain(..).zip(stored) {
-                    let _ = job.reply.send(Ok(stored));
+        let batch: Vec<&Q> = jobs.iter().map(|j| &j.request).collect();
+        let answers = run(&batch).await.and_then(|answers| {
+            if answers.len() == batch.len() {
+                Ok(answers)
+            } else {
+                Err(sqlx::Error::Protocol("a batch lost an answer".into()))
+            }
+        });
+        match answers {
+            Ok(answers) => {
+                for (job, answer) in jobs.drain(..).zip(answers) {
+                    let _ = job.reply.send(Ok(answer));
                 }
             }
             Err(e) if jobs.len() == 1 => {
@@ -937,8 +960,12 @@ async fn token_writer(pool: SqlitePool, mut queue: mpsc::UnboundedReceiver<Token
             }
             Err(_) => {
                 for job in jobs.drain(..) {
-                    let stored = store_batch(&pool, &[&job.tokens]).await;
-                    let _ = job.reply.send(stored.map(|s| s[0]));
+                    let answer = run(&[&job.request]).await.and_then(|a| {
+                        a.into_iter()
+                            .next()
+                            .ok_or_else(|| sqlx::Error::Protocol("a batch lost an answer".into()))
+                    });
+                    let _ = job.reply.send(answer);
                 }
             }
         }
@@ -1054,6 +1081,30 @@ async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bo
     }
     tx.commit().await?;
     Ok(stored)
+}
+
+/// The refresh tokens with these hashes (one query whatever their number),
+/// each answer in the order asked.
+async fn lookup_refresh_tokens(
+    pool: &SqlitePool,
+    hashes: &[&Vec<u8>],
+) -> DbResult<Vec<Option<RefreshRow>>> {
+    let hex_hashes: Vec<String> = hashes.iter().map(|h| hex(h)).collect();
+    let rows: Vec<RefreshRow> = sqlx::query_as(concat!(
+        "SELECT r.token_hash, r.chain_id, r.expires_at, r.used_at, r.successor_claims, r.successor_kid,
+                c.client_id, c.revoked_at AS chain_revoked, d.revoked_at AS device_revoked, ",
+        subject_columns!(),
+        " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id JOIN devices d ON d.id = c.device_id
+          JOIN organizations o ON o.id = d.org_id
+          WHERE r.token_hash IN (SELECT unhex(value) FROM json_each(?))"
+    ))
+    .bind(to_json(&hex_hashes)?)
+    .fetch_all(pool)
+    .await?;
+    Ok(hashes
+        .iter()
+        .map(|h| rows.iter().find(|r| r.token_hash == **h).cloned())
+        .collect())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -1192,11 +1243,15 @@ mod tests {
             pair(chain, device, 6, None),
         ] {
             let (reply, answer) = oneshot::channel();
-            queue.send(TokenJob { tokens: t, reply }).unwrap();
+            queue.send(Job { request: t, reply }).unwrap();
             answers.push(answer);
         }
         drop(queue);
-        token_writer(store.write.clone(), jobs).await;
+        let write = store.write.clone();
+        serve_batches(jobs, async |batch: &[&NewTokens]| {
+            store_batch(&write, batch).await
+        })
+        .await;
         let mut results = Vec::new();
         for answer in answers {
             results.push(answer.await.unwrap());
@@ -1206,5 +1261,54 @@ mod tests {
         assert!(matches!(results[2], Ok(true)));
         assert_eq!(used_at(&store, 5).await, Some(None));
         assert_eq!(used_at(&store, 6).await, Some(None));
+    }
+
+    #[tokio::test]
+    async fn lookups_waiting_together_are_answered_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, device, chain) = store_with_chain(&dir).await;
+        for hash in [1, 2] {
+            assert!(store
+                .store_tokens(pair(chain, device, hash, None))
+                .await
+                .unwrap());
+        }
+        let lookups = [1u8, 2, 9, 1].map(|h| {
+            let store = store.clone();
+            tokio::spawn(async move { store.refresh_token(&[h; 32]).await.unwrap() })
+        });
+        let mut found = Vec::new();
+        for lookup in lookups {
+            found.push(lookup.await.unwrap().map(|r| (r.token_hash[0], r.chain_id)));
+        }
+        assert_eq!(
+            found,
+            [Some((1, chain)), Some((2, chain)), None, Some((1, chain))]
+        );
+        let row = store.refresh_token(&[2; 32]).await.unwrap().unwrap();
+        assert_eq!(row.subject.server_id, "SRV-1");
+        assert_eq!(row.subject.org_name, "Acme");
+        assert_eq!(row.used_at, None);
+    }
+
+    #[tokio::test]
+    async fn the_batched_lookup_uses_the_primary_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _, _) = store_with_chain(&dir).await;
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN SELECT r.chain_id FROM refresh_tokens r
+             WHERE r.token_hash IN (SELECT unhex(value) FROM json_each(?))",
+        )
+        .bind("[]")
+        .fetch_all(&store.read)
+        .await
+        .unwrap();
+        let plan: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("USING INDEX") && d.contains("token_hash=?")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN r")), "{plan:?}");
     }
 }
