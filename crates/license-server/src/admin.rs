@@ -313,6 +313,93 @@ async fn require_org(
     }
 }
 
+/// A signed-in admin; any other request is sent to sign in and back.
+struct Admin(Session);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = require(state, &parts.headers, &parts.uri).await?;
+        parts.extensions.insert(session.clone());
+        Ok(Admin(session))
+    }
+}
+
+/// A signed-in admin working in an organization they still belong to; any
+/// other request is sent to sign in or to choose the organization.
+struct OrgAdmin {
+    session: Session,
+    org: Org,
+}
+
+impl FromRequestParts<AppState> for OrgAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let (session, org) = require_org(state, &parts.headers, &parts.uri).await?;
+        parts.extensions.insert(session.clone());
+        Ok(OrgAdmin { session, org })
+    }
+}
+
+/// A form whose CSRF token matches the session. Goes last among a handler's
+/// arguments, after [`Admin`] or [`OrgAdmin`], which find the session.
+struct Posted<T>(T);
+
+/// A form that carries the CSRF token of the session it was served in.
+trait CsrfToken {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! csrf_token {
+    ($($form:ty),*) => {
+        $(impl CsrfToken for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+
+csrf_token!(
+    CsrfForm,
+    ChooseOrgForm,
+    NameForm,
+    DeviceForm,
+    AccountForm,
+    NewPackageForm,
+    PackageForm,
+    AssignmentForm
+);
+
+impl<T: DeserializeOwned + CsrfToken> FromRequest<AppState> for Posted<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let session = req.extensions().get::<Session>().cloned();
+        let PageForm(form) = PageForm::<T>::from_request(req, state).await?;
+        let session = session.ok_or_else(|| Error::internal("form read before its session"))?;
+        check_csrf(&session, form.csrf())?;
+        Ok(Posted(form))
+    }
+}
+
+/// Writes what an admin did in an organization to its audit log.
+async fn record(
+    state: &AppState,
+    session: &Session,
+    org_id: i64,
+    action: &str,
+    detail: &str,
+) -> Result<(), Error> {
+    state
+        .db
+        .audit(state.now(), &session.email, Some(org_id), action, detail)
+        .await?;
+    Ok(())
+}
+
 fn check_csrf(session: &Session, presented: &str) -> Result<(), Error> {
     if secrets::constant_time_eq(session.csrf.as_bytes(), presented.as_bytes()) {
         Ok(())
@@ -515,6 +602,7 @@ async fn logout(
     headers: HeaderMap,
     PageForm(form): PageForm<CsrfForm>,
 ) -> PageResult {
+    // Signed out already: nothing to protect, just go to the sign-in page.
     if let Some(session) = load_session(&state, &headers).await? {
         check_csrf(&session, &form.csrf)?;
         state.db.delete_session(&session.id_hash).await?;
@@ -537,14 +625,9 @@ struct OrgsPage {
 
 async fn orgs_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    Admin(session): Admin,
     Query(q): Query<NextQuery>,
 ) -> PageResult {
-    let session = match require(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let orgs = state.db.user_orgs(session.user_id).await?;
     let current = match session.org_id {
         Some(id) => state.db.org(id).await?,
@@ -567,15 +650,9 @@ struct ChooseOrgForm {
 
 async fn choose_org(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<ChooseOrgForm>,
+    Admin(session): Admin,
+    Posted(form): Posted<ChooseOrgForm>,
 ) -> PageResult {
-    let session = match require(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     if !state.db.is_member(session.user_id, form.org_id).await? {
         return Err(Error::NotFound.into());
     }
@@ -600,15 +677,9 @@ struct NameForm {
 
 async fn create_org(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<NameForm>,
+    Admin(session): Admin,
+    Posted(form): Posted<NameForm>,
 ) -> PageResult {
-    let session = match require(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let name = text(&form.name, "Name", 100, true)?;
     if state.db.org_by_name(&name).await?.is_some() {
         return Err(Error::InvalidRequest("an organization with this name exists".into()).into());
@@ -631,16 +702,14 @@ async fn create_org(
         .await?;
     state.db.add_member(session.user_id, id).await?;
     state.db.set_session_org(&session.id_hash, id).await?;
-    state
-        .db
-        .audit(
-            now,
-            &session.email,
-            Some(id),
-            "organization.created",
-            &format!("created organization \"{name}\""),
-        )
-        .await?;
+    record(
+        &state,
+        &session,
+        id,
+        "organization.created",
+        &format!("created organization \"{name}\""),
+    )
+    .await?;
     Ok(Redirect::to("/admin/packages").into_response())
 }
 
@@ -690,14 +759,9 @@ fn device_page_for(session: &Session, org: &Org, devices: &[Device]) -> DevicePa
 
 async fn device_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Query(q): Query<DeviceQuery>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let devices = state.db.devices(org.id).await?;
     let mut page = device_page_for(&session, &org, &devices);
     page.user_code = q.user_code.unwrap_or_default().chars().take(12).collect();
@@ -728,7 +792,6 @@ async fn check_device_form(
     addr: &str,
     form: &DeviceForm,
 ) -> Result<Result<(Chosen, crate::store::DeviceCode, String), Response>, Error> {
-    check_csrf(session, &form.csrf)?;
     let now = state.now();
     let devices = state.db.devices(org.id).await?;
     let again = |message: String, status: StatusCode| {
@@ -813,14 +876,9 @@ struct ConfirmPage {
 async fn device_submit(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<DeviceForm>,
+    OrgAdmin { session, org }: OrgAdmin,
+    Posted(form): Posted<DeviceForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let (chosen, _pending, code) =
         match check_device_form(&state, &session, &org, &addr, &form).await? {
             Ok(v) => v,
@@ -853,14 +911,9 @@ async fn device_submit(
 async fn device_confirm(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<DeviceForm>,
+    OrgAdmin { session, org }: OrgAdmin,
+    Posted(form): Posted<DeviceForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let approve = match form.decision.as_deref() {
         Some("authorize") => true,
         Some("deny") => false,
@@ -874,23 +927,7 @@ async fn device_confirm(
     let now = state.now();
     let device = match chosen {
         Chosen::Existing(d) => Some(d),
-        Chosen::New(name) if approve => {
-            let d = state
-                .db
-                .create_device(org.id, &name, &secrets::new_server_id(), now)
-                .await?;
-            state
-                .db
-                .audit(
-                    now,
-                    &session.email,
-                    Some(org.id),
-                    "device.registered",
-                    &format!("registered device \"{}\" ({})", d.name, d.server_id),
-                )
-                .await?;
-            Some(d)
-        }
+        Chosen::New(name) if approve => Some(register(&state, &session, &org, &name).await?),
         Chosen::New(_) => None,
     };
     let decided = state
@@ -931,10 +968,7 @@ async fn device_confirm(
             format!("The request of {name} was denied. The device receives no license."),
         )
     };
-    state
-        .db
-        .audit(now, &session.email, Some(org.id), action, &detail)
-        .await?;
+    record(&state, &session, org.id, action, &detail).await?;
     state.cache.account_changed();
     let page = MessagePage {
         l: Layout::of(&session, Some(&org), "device"),
@@ -967,11 +1001,10 @@ struct DevicesPage {
     devices: Vec<DeviceRow>,
 }
 
-async fn devices_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+async fn devices_page(
+    State(state): State<AppState>,
+    OrgAdmin { session, org }: OrgAdmin,
+) -> PageResult {
     let now = state.now();
     let devices = state
         .db
@@ -1007,51 +1040,41 @@ async fn devices_page(State(state): State<AppState>, headers: HeaderMap, uri: Ur
 
 async fn register_device(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<NameForm>,
+    OrgAdmin { session, org }: OrgAdmin,
+    Posted(form): Posted<NameForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let name = text(&form.name, "Device name", 100, true)?;
     if state.db.device_by_name(org.id, &name).await?.is_some() {
         return Err(
             Error::InvalidRequest(format!("a device named \"{name}\" exists already")).into(),
         );
     }
-    let now = state.now();
+    register(&state, &session, &org, &name).await?;
+    Ok(Redirect::to("/admin/devices").into_response())
+}
+
+/// Registers a new device in the organization, with a new Server ID.
+async fn register(
+    state: &AppState,
+    session: &Session,
+    org: &Org,
+    name: &str,
+) -> Result<Device, Error> {
     let d = state
         .db
-        .create_device(org.id, &name, &secrets::new_server_id(), now)
+        .create_device(org.id, name, &secrets::new_server_id(), state.now())
         .await?;
-    state
-        .db
-        .audit(
-            now,
-            &session.email,
-            Some(org.id),
-            "device.registered",
-            &format!("registered device \"{}\" ({})", d.name, d.server_id),
-        )
-        .await?;
-    Ok(Redirect::to("/admin/devices").into_response())
+    let detail = format!("registered device \"{}\" ({})", d.name, d.server_id);
+    record(state, session, org.id, "device.registered", &detail).await?;
+    Ok(d)
 }
 
 async fn revoke_device(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Path(id): Path<i64>,
-    PageForm(form): PageForm<CsrfForm>,
+    Posted(_): Posted<CsrfForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let device = state
         .db
         .device(id)
@@ -1061,16 +1084,14 @@ async fn revoke_device(
     let now = state.now();
     state.db.revoke_device(device.id, now).await?;
     state.cache.account_changed();
-    state
-        .db
-        .audit(
-            now,
-            &session.email,
-            Some(org.id),
-            "device.revoked",
-            &format!("revoked device \"{}\" ({})", device.name, device.server_id),
-        )
-        .await?;
+    record(
+        &state,
+        &session,
+        org.id,
+        "device.revoked",
+        &format!("revoked device \"{}\" ({})", device.name, device.server_id),
+    )
+    .await?;
     Ok(Redirect::to("/admin/devices").into_response())
 }
 
@@ -1105,11 +1126,10 @@ struct PackagesPage {
     error: Option<String>,
 }
 
-async fn packages_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+async fn packages_page(
+    State(state): State<AppState>,
+    OrgAdmin { session, org }: OrgAdmin,
+) -> PageResult {
     let (packages, licenses, assignments) = state.db.packages(org.id).await?;
     let model = build_packages(&packages, &licenses, &assignments);
     let rows = packages
@@ -1175,15 +1195,9 @@ struct AccountForm {
 
 async fn update_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<AccountForm>,
+    OrgAdmin { session, org }: OrgAdmin,
+    Posted(form): Posted<AccountForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let features: Vec<String> = text(&form.features, "Features", 500, false)?
         .split(',')
         .map(|f| f.trim().to_owned())
@@ -1218,7 +1232,6 @@ async fn update_account(
     };
     state.db.update_org(org.id, &input).await?;
     state.cache.account_changed();
-    let now = state.now();
     let detail = format!(
         "account updated: features [{}], hub server \"{}\" <{}>, valid {} – {}, renewal date {}",
         input.features.join(", "),
@@ -1228,16 +1241,7 @@ async fn update_account(
         fmt_date(Some(valid_until)),
         fmt_date(renewal_date)
     );
-    state
-        .db
-        .audit(
-            now,
-            &session.email,
-            Some(org.id),
-            "account.updated",
-            &detail,
-        )
-        .await?;
+    record(&state, &session, org.id, "account.updated", &detail).await?;
     Ok(Redirect::to("/admin/packages").into_response())
 }
 
@@ -1251,15 +1255,9 @@ struct NewPackageForm {
 
 async fn create_package(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    PageForm(form): PageForm<NewPackageForm>,
+    OrgAdmin { session, org }: OrgAdmin,
+    Posted(form): Posted<NewPackageForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let name = text(&form.name, "Name", 200, true)?;
     let from = parse_date(&form.valid_from, "Valid from")?;
     let until = parse_date(&form.valid_until, "Valid until")?;
@@ -1268,16 +1266,14 @@ async fn create_package(
     }
     let id = state.db.create_package(org.id, &name, from, until).await?;
     state.cache.account_changed();
-    state
-        .db
-        .audit(
-            state.now(),
-            &session.email,
-            Some(org.id),
-            "package.created",
-            &format!("created license package \"{name}\""),
-        )
-        .await?;
+    record(
+        &state,
+        &session,
+        org.id,
+        "package.created",
+        &format!("created license package \"{name}\""),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/admin/packages/{id}")).into_response())
 }
 
@@ -1322,14 +1318,9 @@ async fn package_of(state: &AppState, org: &Org, id: i64) -> Result<crate::store
 
 async fn package_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let package = package_of(&state, &org, id).await?;
     let (_, licenses, assignments) = state.db.packages(org.id).await?;
     let kinds = LicenseKind::ALL
@@ -1402,16 +1393,10 @@ struct PackageForm {
 
 async fn update_package(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Path(id): Path<i64>,
-    PageForm(form): PageForm<PackageForm>,
+    Posted(form): Posted<PackageForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     package_of(&state, &org, id).await?;
     let name = text(&form.name, "Name", 200, true)?;
     if !matches!(form.status.as_str(), "active" | "suspended" | "revoked") {
@@ -1468,31 +1453,16 @@ async fn update_package(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    state
-        .db
-        .audit(
-            state.now(),
-            &session.email,
-            Some(org.id),
-            "package.updated",
-            &detail,
-        )
-        .await?;
+    record(&state, &session, org.id, "package.updated", &detail).await?;
     Ok(Redirect::to("/admin/packages").into_response())
 }
 
 async fn renew_package(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Path(id): Path<i64>,
-    PageForm(form): PageForm<CsrfForm>,
+    Posted(_): Posted<CsrfForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let p = package_of(&state, &org, id).await?;
     let now = state.now();
     // Renewal extends from the later of today and the current end.
@@ -1517,16 +1487,7 @@ async fn renew_package(
         p.name,
         fmt_date(Some(until))
     );
-    state
-        .db
-        .audit(
-            now,
-            &session.email,
-            Some(org.id),
-            "package.renewed",
-            &detail,
-        )
-        .await?;
+    record(&state, &session, org.id, "package.renewed", &detail).await?;
     Ok(Redirect::to("/admin/packages").into_response())
 }
 
@@ -1539,16 +1500,10 @@ struct AssignmentForm {
 
 async fn add_assignment(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Path(id): Path<i64>,
-    PageForm(form): PageForm<AssignmentForm>,
+    Posted(form): Posted<AssignmentForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let p = package_of(&state, &org, id).await?;
     let kind = LicenseKind::ALL
         .iter()
@@ -1569,45 +1524,21 @@ async fn add_assignment(
         kind.label(),
         p.name
     );
-    state
-        .db
-        .audit(
-            state.now(),
-            &session.email,
-            Some(org.id),
-            "license.assigned",
-            &detail,
-        )
-        .await?;
+    record(&state, &session, org.id, "license.assigned", &detail).await?;
     Ok(Redirect::to(&format!("/admin/packages/{id}")).into_response())
 }
 
 async fn delete_assignment(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    OrgAdmin { session, org }: OrgAdmin,
     Path((id, aid)): Path<(i64, i64)>,
-    PageForm(form): PageForm<CsrfForm>,
+    Posted(_): Posted<CsrfForm>,
 ) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    check_csrf(&session, &form.csrf)?;
     let p = package_of(&state, &org, id).await?;
     state.db.delete_assignment(id, aid).await?;
     state.cache.account_changed();
     let detail = format!("unassigned license {aid} of \"{}\"", p.name);
-    state
-        .db
-        .audit(
-            state.now(),
-            &session.email,
-            Some(org.id),
-            "license.unassigned",
-            &detail,
-        )
-        .await?;
+    record(&state, &session, org.id, "license.unassigned", &detail).await?;
     Ok(Redirect::to(&format!("/admin/packages/{id}")).into_response())
 }
 
@@ -1621,11 +1552,10 @@ struct AuditPage {
     entries: Vec<(String, String, String, String)>,
 }
 
-async fn audit_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> PageResult {
-    let (session, org) = match require_org(&state, &headers, &uri).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+async fn audit_page(
+    State(state): State<AppState>,
+    OrgAdmin { session, org }: OrgAdmin,
+) -> PageResult {
     let entries = state
         .db
         .audit_log(org.id, 500)

@@ -988,3 +988,105 @@ async fn new_device_can_be_registered_while_authorizing() {
     .unwrap();
     assert_eq!(claims.sub, d.server_id);
 }
+
+/// Every form of the admin pages checks its CSRF token: a forged one changes
+/// nothing and gets 400, whatever else the form holds.
+#[tokio::test]
+async fn every_admin_form_refuses_a_forged_csrf_token() {
+    let server = start().await;
+    let client = browser();
+    sign_in(&server, &client).await;
+    let auth = start_device_authorization(&server).await;
+    let (packages, _, assignments) = server.state.db.packages(1).await.unwrap();
+    let (package, assignment) = (packages[0].id, assignments[0].id);
+    let dates = [("valid_from", "2030-01-01"), ("valid_until", "2031-01-01")];
+    let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
+        ("/admin/orgs".into(), vec![("org_id", "1")]),
+        ("/admin/orgs/new".into(), vec![("name", "Forged Org")]),
+        (
+            "/device".into(),
+            vec![("device", "1"), ("user_code", auth.user_code.as_str())],
+        ),
+        (
+            "/device/confirm".into(),
+            vec![
+                ("device", "1"),
+                ("user_code", auth.user_code.as_str()),
+                ("decision", "authorize"),
+            ],
+        ),
+        ("/admin/devices".into(), vec![("name", "Forged Device")]),
+        ("/admin/devices/1/revoke".into(), vec![]),
+        (
+            "/admin/packages".into(),
+            [vec![("name", "Forged Package")], dates.to_vec()].concat(),
+        ),
+        (
+            "/admin/account".into(),
+            [
+                vec![
+                    ("features", "forged"),
+                    ("hub_server_name", "x"),
+                    ("hub_server_url", "https://x.example"),
+                ],
+                dates.to_vec(),
+            ]
+            .concat(),
+        ),
+        (
+            format!("/admin/packages/{package}"),
+            [
+                vec![("name", "Forged"), ("status", "revoked")],
+                dates.to_vec(),
+            ]
+            .concat(),
+        ),
+        (format!("/admin/packages/{package}/renew"), vec![]),
+        (
+            format!("/admin/packages/{package}/assignments"),
+            vec![("kind", "endpoint"), ("name", "forged-agent")],
+        ),
+        (
+            format!("/admin/packages/{package}/assignments/{assignment}/delete"),
+            vec![],
+        ),
+    ];
+    let audit_before = server.state.db.audit_log(1, 500).await.unwrap().len();
+    for (path, fields) in &forms {
+        let mut form = vec![("csrf", "forged")];
+        form.extend(fields.iter().copied());
+        let r = client
+            .post(server.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("reload the page"), "{path}: {body}");
+    }
+    assert_eq!(
+        server.state.db.audit_log(1, 500).await.unwrap().len(),
+        audit_before,
+        "nothing was done"
+    );
+    let (after, _, assignments_after) = server.state.db.packages(1).await.unwrap();
+    assert_eq!(after[0].name, packages[0].name);
+    assert_eq!(assignments_after.len(), assignments.len());
+    // Signed out is still signed in after a forged sign-out.
+    let r = client
+        .post(server.url("/admin/logout"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, 400, "{}", r.text().await.unwrap());
+    let r = client
+        .get(server.url("/admin/devices"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
