@@ -21,7 +21,18 @@ stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings && ok
 
 stage "Rust tests (workspace)"
-cargo test --workspace --exclude e2e --locked && ok
+cargo test --workspace --exclude e2e --locked
+# The tests also regenerate the UI's TypeScript types from the Rust DTOs
+# (ts-rs); the committed ones must be what they generate.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  stale=$(git status --porcelain -- ui/src/lib/bindings)
+  if [ -n "$stale" ]; then
+    echo "ui/src/lib/bindings differs from what the Rust DTOs generate; commit it:" >&2
+    echo "$stale" >&2
+    exit 1
+  fi
+fi
+ok
 
 stage "UI checks and tests (svelte-check, vitest)"
 (cd ui && npm run --silent check && npm test --silent) && ok

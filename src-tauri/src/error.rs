@@ -5,6 +5,11 @@ use serde::Serialize;
 
 /// A failure the UI can explain. `code` is stable; `message` is plain words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[error("{message}")]
 pub struct CommandError {
     /// Stable machine-readable code, e.g. `offline`, `keychain_locked`.

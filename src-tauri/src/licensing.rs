@@ -24,6 +24,11 @@ use crate::view::{self, rfc3339, LicenseView};
 
 /// What the console shows while an admin authorizes this device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationView {
     /// The User Code to enter on the Authorization server, as `XXXX-XXXX`.

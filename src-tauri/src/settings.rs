@@ -9,6 +9,11 @@ use crate::error::CommandError;
 
 /// Settings kept in the state file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Settings {
     /// Refresh every this many hours, when more often than the server's policy.

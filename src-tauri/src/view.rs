@@ -17,6 +17,11 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 
 /// One license of a license package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseRow {
     /// Wire name of the kind (`endpoint`, `microsoft_365_user`, or a newer one).
@@ -33,6 +38,11 @@ pub struct LicenseRow {
 
 /// One license package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageRow {
     /// Package id.
@@ -55,13 +65,28 @@ pub struct PackageRow {
 
 /// The whole "Manage license account" panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseView {
     /// `unlicensed`, `licensed`, `requires_renewal`, `expired_requires_renewal`, `revoked`.
+    #[cfg_attr(
+        test,
+        ts(
+            type = r#""unlicensed" | "licensed" | "requires_renewal" | "expired_requires_renewal" | "revoked""#
+        )
+    )]
     pub status: &'static str,
     /// "Not licensed", "Licensed", "Requires Renewal", "Expired - Requires Renewal", "Revoked".
     pub status_label: &'static str,
     /// `never`, `verified`, `grace_period`, `grace_expired`.
+    #[cfg_attr(
+        test,
+        ts(type = r#""never" | "verified" | "grace_period" | "grace_expired""#)
+    )]
     pub verification: &'static str,
     /// The license server this console talks to.
     pub server_url: Option<String>,
@@ -94,10 +119,12 @@ pub struct LicenseView {
     /// End of the grace period while verification is failing (RFC 3339).
     pub grace_ends_at: Option<String>,
     /// Seconds of grace left at `now` (the UI counts down from here).
+    #[cfg_attr(test, ts(type = "number | null"))]
     pub grace_left_secs: Option<i64>,
     /// When the console refreshes next (RFC 3339).
     pub next_refresh_at: Option<String>,
     /// The clock was set back by this many seconds beyond the tolerance.
+    #[cfg_attr(test, ts(type = "number | null"))]
     pub clock_rolled_back_secs: Option<i64>,
     /// Number of licenses.
     pub license_count: u32,

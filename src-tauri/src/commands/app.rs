@@ -5,6 +5,11 @@ use tauri::{AppHandle, Runtime};
 
 /// Name and version of the running console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     /// Product name from `tauri.conf.json`.

@@ -12,6 +12,11 @@ use crate::view::LicenseView;
 
 /// The settings with the limits the server's policy sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    test,
+    derive(ts_rs::TS),
+    ts(export, export_to = "../../ui/src/lib/bindings/")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     /// The saved settings.
@@ -19,10 +24,12 @@ pub struct SettingsView {
     /// The license server (changed by removing the license and acquiring anew).
     pub server_url: Option<String>,
     /// The server's refresh interval, in hours: the longest allowed.
+    #[cfg_attr(test, ts(type = "number"))]
     pub policy_refresh_hours: u64,
     /// The shortest refresh interval allowed, in hours.
     pub min_refresh_hours: u32,
     /// The server's token expiry warnings, in hours.
+    #[cfg_attr(test, ts(type = "Array<number>"))]
     pub policy_warning_hours: Vec<u64>,
     /// Where the autostart entry is written.
     pub autostart_file: Option<String>,

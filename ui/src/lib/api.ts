@@ -1,19 +1,28 @@
 // The only module that calls the Rust side. Components import from here, so
-// the command names and payload shapes live in one place. The shapes mirror
-// the DTOs in src-tauri/src/view.rs and src-tauri/src/licensing.rs.
+// the command names and payload shapes live in one place. The shapes are
+// generated from the Rust DTOs by ts-rs (`cargo test -p license-console`
+// writes ./bindings; never edit those by hand).
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AppInfo } from "./bindings/AppInfo";
+import type { AuthorizationView } from "./bindings/AuthorizationView";
+import type { CommandError } from "./bindings/CommandError";
+import type { LicenseRow } from "./bindings/LicenseRow";
+import type { LicenseView } from "./bindings/LicenseView";
+import type { PackageRow } from "./bindings/PackageRow";
+import type { Settings } from "./bindings/Settings";
+import type { SettingsView } from "./bindings/SettingsView";
 
-export interface AppInfo {
-  name: string;
-  version: string;
-}
-
-/** Error shape every console command returns: branch on `code`, show `message`. */
-export interface CommandError {
-  code: string;
-  message: string;
-}
+export type {
+  AppInfo,
+  AuthorizationView,
+  CommandError,
+  LicenseRow,
+  LicenseView,
+  PackageRow,
+  Settings,
+  SettingsView,
+};
 
 export function isCommandError(e: unknown): e is CommandError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
@@ -25,69 +34,8 @@ export function asCommandError(e: unknown): CommandError {
   return { code: "internal", message: e instanceof Error ? e.message : String(e) };
 }
 
-export type LicenseStatusCode =
-  | "unlicensed"
-  | "licensed"
-  | "requires_renewal"
-  | "expired_requires_renewal"
-  | "revoked";
-
-export type VerificationCode = "never" | "verified" | "grace_period" | "grace_expired";
-
-export interface LicenseRow {
-  kind: string;
-  label: string;
-  total: number;
-  used: number;
-  assignedTo: string[];
-}
-
-export interface PackageRow {
-  id: string;
-  name: string;
-  status: string;
-  verified: boolean;
-  lastVerified: string | null;
-  validFrom: string;
-  validUntil: string;
-  licenses: LicenseRow[];
-}
-
-export interface LicenseView {
-  status: LicenseStatusCode;
-  statusLabel: string;
-  verification: VerificationCode;
-  serverUrl: string | null;
-  serverId: string | null;
-  organization: string | null;
-  renewalDate: string | null;
-  validFrom: string | null;
-  validUntil: string | null;
-  features: string[];
-  hubServerName: string | null;
-  hubServerUrl: string | null;
-  tokenExpiresAt: string | null;
-  tokenWarning: boolean;
-  tokenExpired: boolean;
-  lastVerified: string | null;
-  lastFailure: string | null;
-  graceEndsAt: string | null;
-  graceLeftSecs: number | null;
-  nextRefreshAt: string | null;
-  clockRolledBackSecs: number | null;
-  licenseCount: number;
-  usedCount: number;
-  packages: PackageRow[];
-  now: string;
-}
-
-export interface AuthorizationView {
-  userCode: string;
-  verificationUri: string;
-  verificationUriComplete: string | null;
-  expiresAt: string;
-  serverUrl: string;
-}
+export type LicenseStatusCode = LicenseView["status"];
+export type VerificationCode = LicenseView["verification"];
 
 export const appInfo = () => invoke<AppInfo>("app_info");
 /** Tells the Rust side the panel is on screen (for the cold start figure). */
@@ -107,21 +55,6 @@ export function onLicenseChanged(handler: (view: LicenseView) => void): Promise<
 
 export function onAuthorizationFailed(handler: (error: CommandError) => void): Promise<UnlistenFn> {
   return listen<CommandError>("authorization-failed", (event) => handler(event.payload));
-}
-
-export interface Settings {
-  refreshIntervalHours: number | null;
-  tokenWarningHours: number[] | null;
-  startAtLogin: boolean;
-}
-
-export interface SettingsView {
-  settings: Settings;
-  serverUrl: string | null;
-  policyRefreshHours: number;
-  minRefreshHours: number;
-  policyWarningHours: number[];
-  autostartFile: string | null;
 }
 
 export const getSettings = () => invoke<SettingsView>("get_settings");
