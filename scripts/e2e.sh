@@ -12,7 +12,9 @@ export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export PATH="$CARGO_HOME/bin:$PATH"
 
-echo "[e2e] building the console, the server and the suite"
+echo "[e2e] building the UI, the console, the server and the suite"
+# The console embeds ui/dist at compile time: a stale build would test old screens.
+(cd ui && npm run --silent build)
 cargo build --locked -p license-console -p license-server
 cargo test --locked -p e2e --no-run
 

@@ -490,6 +490,28 @@ pub async fn click(client: &Client, css: &str) -> Result<()> {
     .await
 }
 
+/// Types `text` into the field matching `css`, replacing what it held.
+pub async fn fill(client: &Client, css: &str, text: &str) -> Result<()> {
+    step(&format!("type into `{css}`"), STEP, async {
+        let field = client.wait().for_element(Locator::Css(css)).await?;
+        field.clear().await?;
+        field.send_keys(text).await?;
+        let now = field.prop("value").await?.unwrap_or_default();
+        anyhow::ensure!(now == text, "the field holds {now:?} after typing {text:?}");
+        Ok(())
+    })
+    .await
+}
+
+/// The current value of the form field matching `css`.
+pub async fn value_of(client: &Client, css: &str) -> Result<String> {
+    step(&format!("read the value of `{css}`"), STEP, async {
+        let field = client.wait().for_element(Locator::Css(css)).await?;
+        Ok(field.prop("value").await?.unwrap_or_default())
+    })
+    .await
+}
+
 /// Waits until the text of `css` satisfies `pred`, returning it.
 pub async fn wait_text(
     client: &Client,
