@@ -11,12 +11,14 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: WebKitGTK and friends for Tauri, Xvfb/dbus/gnome-keyring/dunst
-# for the end-to-end suite, Chromium for the server's browser test.
+# for the end-to-end suite (faketime to set the console's clock back),
+# Chromium for the server's browser test.
 DEB_PACKAGES=(
   libwebkit2gtk-4.1-dev build-essential curl wget file libssl-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config
   xvfb xauth imagemagick webkit2gtk-driver dbus-x11 gnome-keyring
   libsecret-tools dunst x11-utils xdotool keyutils chromium chromium-driver
+  faketime
 )
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -428,9 +428,12 @@ impl LicenseServer {
     }
 }
 
-/// The console's keychain entries, as `secret-tool` sees them in this run's
-/// Secret Service: each item's attributes and secret.
-pub fn keychain_items() -> Result<String> {
+/// The keychain entry of the license of `server_id` at `server_url`, as
+/// `secret-tool` sees it in this run's Secret Service: attributes and secret.
+pub fn keychain_items(server_id: &str, server_url: &str) -> Result<String> {
+    // One entry per license: the account is "<Server ID> <server URL>". Other
+    // tests of the run leave their own entries in the same keyring.
+    let account = format!("{server_id} {server_url}");
     let output = Command::new("secret-tool")
         .args([
             "search",
@@ -438,6 +441,8 @@ pub fn keychain_items() -> Result<String> {
             "--unlock",
             "service",
             "com.licenseconsole.console",
+            "username",
+            &account,
         ])
         .output()
         .context("run secret-tool")?;
@@ -620,6 +625,14 @@ pub fn window_visible(title: &str) -> Result<bool> {
 
 /// The demo device the tests license.
 pub const DEVICE: &str = "Store 001 POS Server";
+
+/// Starts a driver and the console in HOME `home` (which outlives them, so
+/// a later launch in it is a restart) with `env`.
+pub async fn launch_in(home: &Path, env: &[(&str, String)]) -> Result<(Driver, Client)> {
+    let driver = Driver::start_in(home, env)?;
+    let client = driver.launch(&binary("license-console")?).await?;
+    Ok((driver, client))
+}
 
 /// Starts a driver and the console pointed at `server_url`, with a fresh HOME.
 pub async fn launch(server_url: &str) -> Result<(Driver, Client)> {

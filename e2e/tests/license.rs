@@ -52,7 +52,7 @@ async fn acquire_refresh_and_remove_a_license() -> Result<()> {
         screenshot(&client, "panel").await?;
 
         // Tokens are in the keychain, and in no file under HOME.
-        let items = keychain_items()?;
+        let items = keychain_items(&server_id, &server.url)?;
         assert!(
             items.contains(&server_id),
             "keychain entry names the Server ID: {items}"
@@ -89,7 +89,7 @@ async fn acquire_refresh_and_remove_a_license() -> Result<()> {
             "refresh moved last verification from {before} to {after}"
         );
         // Refresh rotated the tokens; the old license token is replaced.
-        let items = keychain_items()?;
+        let items = keychain_items(&server_id, &server.url)?;
         let current_token = secret_field(&items, "license_token")?;
         assert_ne!(current_token, license_token);
 
@@ -100,7 +100,7 @@ async fn acquire_refresh_and_remove_a_license() -> Result<()> {
             t == "Not licensed"
         })
         .await?;
-        let items = keychain_items()?;
+        let items = keychain_items(&server_id, &server.url)?;
         assert!(
             !items.contains("license_token"),
             "keychain entry deleted: {items}"

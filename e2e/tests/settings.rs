@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use e2e::{
-    acquire, binary, click, fill, finish, screenshot, step, text_of, value_of, wait_text, Driver,
+    acquire, click, fill, finish, launch_in, screenshot, step, text_of, value_of, wait_text,
     LicenseServer, STEP,
 };
 use fantoccini::Locator;
@@ -20,8 +20,7 @@ async fn settings_are_checked_applied_and_kept_across_a_restart() -> Result<()> 
         .path()
         .join(".config/autostart/license-console.desktop");
 
-    let driver = Driver::start_in(home.path(), &env)?;
-    let client = driver.launch(&binary("license-console")?).await?;
+    let (driver, client) = launch_in(home.path(), &env).await?;
     let result = async {
         acquire(&client, &server, None).await?;
         let expiry = text_of(&client, "[data-testid=field-token-expiry]").await?;
@@ -94,8 +93,7 @@ async fn settings_are_checked_applied_and_kept_across_a_restart() -> Result<()> 
     finish(driver, client, result).await?;
 
     // A restart keeps every setting.
-    let driver = Driver::start_in(home.path(), &env)?;
-    let client = driver.launch(&binary("license-console")?).await?;
+    let (driver, client) = launch_in(home.path(), &env).await?;
     let result = async {
         wait_text(&client, "[data-testid=license-status]", STEP, |t| {
             t == "Licensed"

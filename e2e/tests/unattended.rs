@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use e2e::{
-    acquire, binary, finish, notifications_log, parse_time, request_window_close, step, text_of,
-    wait_text, window_visible, Driver, LicenseServer, STEP,
+    acquire, binary, finish, launch_in, notifications_log, parse_time, request_window_close, step,
+    text_of, wait_text, window_visible, Driver, LicenseServer, STEP,
 };
 
 const TOKEN_WARNING: &str = "License token expires soon";
@@ -27,8 +27,7 @@ async fn a_token_inside_its_warning_threshold_is_notified_once_even_after_a_rest
     let env = [("LICENSE_CONSOLE_SERVER_URL", server.url.clone())];
     let log_start = notifications_log().len();
 
-    let driver = Driver::start_in(home.path(), &env)?;
-    let client = driver.launch(&binary("license-console")?).await?;
+    let (driver, client) = launch_in(home.path(), &env).await?;
     let result = async {
         acquire(&client, &server, None).await?;
         step(
@@ -62,8 +61,7 @@ async fn a_token_inside_its_warning_threshold_is_notified_once_even_after_a_rest
 
     // Restart offline (the same token stays): the delivered notice is remembered.
     server.stop();
-    let driver = Driver::start_in(home.path(), &env)?;
-    let client = driver.launch(&binary("license-console")?).await?;
+    let (driver, client) = launch_in(home.path(), &env).await?;
     let result = async {
         // The cached, verified account is shown at once.
         wait_text(&client, "[data-testid=license-status]", STEP, |t| {

@@ -196,7 +196,10 @@ impl Licensing {
                     c.set_cached_jwks(jwks);
                 }
                 if let Some(raw) = persisted.license_document.clone() {
-                    match c.verify_document(&raw, now).await {
+                    // A clock set back since the document was verified must
+                    // neither revive it nor reject it as "not yet valid".
+                    let at = persisted.state.effective_now(now);
+                    match c.verify_document(&raw, at).await {
                         Ok(claims) => persisted.state.account = Some(claims.account),
                         Err(err) => {
                             tracing::warn!(error = %err, "cached license document did not verify; waiting for a refresh")
@@ -395,7 +398,7 @@ impl Licensing {
                 return Err(client_error(&ClientError::CodeExpired));
             }
             last_poll = Some(tokio::time::Instant::now());
-            let polled = client.poll_once(auth, now).await;
+            let polled = client.poll_once(auth, self.verification_now().await).await;
             polls += 1;
             match polled {
                 Ok(PollOutcome::Granted(tokens)) => return self.finish(tokens, auth).await,
@@ -526,8 +529,9 @@ impl Licensing {
         client: &LicenseClient,
         tokens: &TokenSet,
     ) -> Result<(), CommandError> {
-        let now = self.clock.now();
-        let fetched = client.fetch_license(&tokens.access_token, now).await;
+        let fetched = client
+            .fetch_license(&tokens.access_token, self.verification_now().await)
+            .await;
         let jwks = client.jwks().await.ok();
         let mut inner = self.inner.lock().await;
         match fetched {
@@ -569,6 +573,14 @@ impl Licensing {
         self.events.license_changed(&view);
         self.changed.notify_one();
         Ok(())
+    }
+
+    /// The time tokens and documents are verified at: the clock, or the
+    /// latest time already seen if the clock was set back since (so a
+    /// clock set back never revives an expired token).
+    async fn verification_now(&self) -> OffsetDateTime {
+        let inner = self.inner.lock().await;
+        inner.persisted.state.effective_now(self.clock.now())
     }
 
     /// "Refresh": a new license token and the license account, now. A
@@ -616,7 +628,7 @@ impl Licensing {
             ));
         };
         match client
-            .refresh(&tokens.refresh_token, self.clock.now())
+            .refresh(&tokens.refresh_token, self.verification_now().await)
             .await
         {
             Ok(new) => {

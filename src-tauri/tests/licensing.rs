@@ -243,3 +243,54 @@ async fn an_edited_state_file_is_not_trusted() {
     let view = reopened.view().await;
     assert_eq!(view.organization, None, "nothing unverified is shown");
 }
+
+/// The system clock, set back by a fixed amount.
+#[derive(Debug)]
+struct BehindClock(time::Duration);
+
+impl license_console_lib::clock::Clock for BehindClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() - self.0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_set_back_after_licensing_keeps_the_license_and_extends_nothing() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::default());
+    let (licensing, _) = open(dir.path(), vault.clone(), &server.base).await;
+    let (_, view) = acquire(&licensing, &server).await;
+    let verified = t(&view.last_verified.clone().expect("verified"));
+    let expires = t(&view.token_expires_at.clone().expect("token expiry"));
+    drop(licensing);
+
+    // Restarted with the clock a day behind: the cached document is still
+    // trusted (not "not yet valid"), the panel says the clock went back,
+    // and nothing is counted from the earlier time.
+    let restarted = Licensing::open(
+        Arc::new(BehindClock(time::Duration::days(1))),
+        vault,
+        StateFile::in_dir(dir.path()),
+        Arc::new(Recorder::default()),
+        Some(server.base.clone()),
+    )
+    .await
+    .expect("open");
+    let view = restarted.view().await;
+    assert_eq!(view.status, "licensed");
+    assert_eq!(view.organization.as_deref(), Some("Demo Store"));
+    assert!(
+        view.clock_rolled_back_secs.is_some_and(|s| s >= 86_000),
+        "{:?}",
+        view.clock_rolled_back_secs
+    );
+    assert_eq!(
+        t(view.last_verified.as_deref().expect("verified")),
+        verified
+    );
+    assert_eq!(
+        t(view.token_expires_at.as_deref().expect("expiry")),
+        expires
+    );
+}
