@@ -712,9 +712,9 @@ impl LicenseClient {
             Err(VerifyError::UnknownKey { .. }) => {
                 let jwks = self.refresh_jwks().await?;
                 self.verify_claims(raw, &jwks, &expect, now)
-                    .map_err(|e| verify_error(what, e))
+                    .map_err(|e| verify_error(what, e, now))
             }
-            Err(e) => Err(verify_error(what, e)),
+            Err(e) => Err(verify_error(what, e, now)),
         }
     }
 
@@ -889,13 +889,19 @@ fn unexpected_status(reply: &Reply) -> ClientError {
     }
 }
 
-fn verify_error(what: &str, e: VerifyError) -> ClientError {
+fn verify_error(what: &str, e: VerifyError, now: OffsetDateTime) -> ClientError {
     let reason = match e {
         VerifyError::Expired { at } => format!(
             "the {what} expired at {at}; if that is wrong, check this computer's date and time"
         ),
         VerifyError::NotYetValid { at } => {
-            format!("the {what} is not valid before {at}; check this computer's date and time")
+            return ClientError::ClockBehind {
+                what: what.to_owned(),
+                valid_from: at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| at.to_string()),
+                behind: in_words(at - now),
+            }
         }
         other => format!(
             "the {what} failed verification: {}",
@@ -903,6 +909,18 @@ fn verify_error(what: &str, e: VerifyError) -> ClientError {
         ),
     };
     ClientError::protocol(reason)
+}
+
+/// A duration in the largest whole unit: "45 seconds", "3 hours", "2 days".
+fn in_words(d: time::Duration) -> String {
+    let secs = d.whole_seconds().max(0);
+    let (n, unit) = match secs {
+        s if s >= 2 * 86_400 => (s / 86_400, "days"),
+        s if s >= 2 * 3_600 => (s / 3_600, "hours"),
+        s if s >= 2 * 60 => (s / 60, "minutes"),
+        s => (s, "seconds"),
+    };
+    format!("{n} {unit}")
 }
 
 /// `http(s)://host[:port][/path]`, lower-cased and without a trailing slash.

@@ -63,6 +63,21 @@ pub enum ClientError {
         /// What was wrong, in a few words.
         reason: String,
     },
+    /// What the server signed is not valid yet by this computer's clock:
+    /// the clock is behind the server's by more than the leeway.
+    #[error(
+        "This computer's clock is about {behind} behind the license server's: the {what} it sent \
+         is valid only from {valid_from}. Set the date and time right (or turn on network time), \
+         then try again."
+    )]
+    ClockBehind {
+        /// "license token" or "license document".
+        what: String,
+        /// When it becomes valid (RFC 3339, UTC).
+        valid_from: String,
+        /// How far behind, in words ("3 hours", "2 days").
+        behind: String,
+    },
     /// The authorization was denied at the license server (`access_denied`).
     #[error(
         "The authorization was denied at the license server. Start again and approve the device \
@@ -101,7 +116,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// A stable code for the UI to branch on: `offline`, `timeout`, `tls`,
-    /// `server_error`, `protocol`, `denied`, `code_expired`, `revoked`,
+    /// `server_error`, `protocol`, `clock`, `denied`, `code_expired`, `revoked`,
     /// `invalid_input` or `cancelled`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -110,6 +125,7 @@ impl ClientError {
             ClientError::Tls { .. } => "tls",
             ClientError::ServerError { .. } => "server_error",
             ClientError::Protocol { .. } => "protocol",
+            ClientError::ClockBehind { .. } => "clock",
             ClientError::Denied => "denied",
             ClientError::CodeExpired => "code_expired",
             ClientError::Revoked { .. } => "revoked",

@@ -328,6 +328,21 @@ async fn the_license_document_is_verified_and_matches_the_demo_account() {
             .code(),
         "protocol"
     );
+    // Seen from a clock a day behind the server's, it is not valid yet: the
+    // error names the clock, with how far behind it is.
+    let early = now - time::Duration::days(1);
+    let e = client.verify_document(&doc.raw, early).await.unwrap_err();
+    assert_eq!(e.code(), "clock");
+    assert!(
+        e.to_string().contains("about 23 hours behind")
+            || e.to_string().contains("about 24 hours behind"),
+        "{e}"
+    );
+    let e = client
+        .verify_token(tokens.access_token.expose(), early)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "clock");
     // Past its expiry the document is refused, with a hint at the clock.
     let late = now + time::Duration::days(30);
     let e = client.verify_document(&doc.raw, late).await.unwrap_err();
