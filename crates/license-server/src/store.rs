@@ -15,6 +15,20 @@ use tokio::sync::{mpsc, oneshot};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
 
+/// The columns of [`Org`], in `organizations`.
+macro_rules! org_columns {
+    () => {
+        "id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until"
+    };
+}
+
+/// The columns of [`Device`], in `devices`.
+macro_rules! device_columns {
+    () => {
+        "id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at"
+    };
+}
+
 /// The columns of [`TokenSubject`], for a query joining `devices d` and
 /// `organizations o`.
 macro_rules! subject_columns {
@@ -387,23 +401,35 @@ impl Store {
     }
 
     pub async fn org(&self, id: i64) -> DbResult<Option<Org>> {
-        sqlx::query_as("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await
+        sqlx::query_as(concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM organizations WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
     }
 
     pub async fn orgs(&self) -> DbResult<Vec<Org>> {
-        sqlx::query_as("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations ORDER BY name")
-            .fetch_all(&self.read)
-            .await
+        sqlx::query_as(concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM organizations ORDER BY name"
+        ))
+        .fetch_all(&self.read)
+        .await
     }
 
     pub async fn org_by_name(&self, name: &str) -> DbResult<Option<Org>> {
-        sqlx::query_as("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.read)
-            .await
+        sqlx::query_as(concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM organizations WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await
     }
 
     pub async fn create_session(
@@ -466,10 +492,10 @@ impl Store {
         server_id: &str,
         now: i64,
     ) -> DbResult<Device> {
-        sqlx::query_as(
-            "INSERT INTO devices (org_id, name, server_id, created_at) VALUES (?, ?, ?, ?)
-             RETURNING id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at",
-        )
+        sqlx::query_as(concat!(
+            "INSERT INTO devices (org_id, name, server_id, created_at) VALUES (?, ?, ?, ?) RETURNING ",
+            device_columns!()
+        ))
         .bind(org_id)
         .bind(name)
         .bind(server_id)
@@ -479,30 +505,33 @@ impl Store {
     }
 
     pub async fn devices(&self, org_id: i64) -> DbResult<Vec<Device>> {
-        sqlx::query_as(
-            "SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at
-             FROM devices WHERE org_id = ? ORDER BY name",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE org_id = ? ORDER BY name"
+        ))
         .bind(org_id)
         .fetch_all(&self.read)
         .await
     }
 
     pub async fn device(&self, id: i64) -> DbResult<Option<Device>> {
-        sqlx::query_as(
-            "SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at
-             FROM devices WHERE id = ?",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE id = ?"
+        ))
         .bind(id)
         .fetch_optional(&self.read)
         .await
     }
 
     pub async fn device_by_name(&self, org_id: i64, name: &str) -> DbResult<Option<Device>> {
-        sqlx::query_as(
-            "SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at
-             FROM devices WHERE org_id = ? AND name = ?",
-        )
+        sqlx::query_as(concat!(
+            "SELECT ",
+            device_columns!(),
+            " FROM devices WHERE org_id = ? AND name = ?"
+        ))
         .bind(org_id)
         .bind(name)
         .fetch_optional(&self.read)
