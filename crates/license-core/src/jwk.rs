@@ -137,7 +137,15 @@ impl JwkSet {
         let jwk = self.find(kid).ok_or_else(|| VerifyError::UnknownKey {
             kid: kid.to_owned(),
         })?;
-        let decoded = self.decoded.get_or_init(|| {
+        match self.decoded().iter().find(|d| d.jwk == *jwk) {
+            Some(d) => d.key.clone(),
+            None => jwk.verifying_key(),
+        }
+    }
+
+    /// Every key, decoded on the first call.
+    fn decoded(&self) -> &[DecodedKey] {
+        self.decoded.get_or_init(|| {
             self.keys
                 .iter()
                 .map(|jwk| DecodedKey {
@@ -145,11 +153,7 @@ impl JwkSet {
                     key: jwk.verifying_key(),
                 })
                 .collect()
-        });
-        match decoded.iter().find(|d| d.jwk == *jwk) {
-            Some(d) => d.key.clone(),
-            None => jwk.verifying_key(),
-        }
+        })
     }
 
     /// The key with this `kid`, if the set has one.
@@ -163,35 +167,28 @@ impl JwkSet {
     }
 }
 
-/// A JWK Set with every key decoded once, for verifying many tokens with
-/// [`crate::token::verify_with`]. A key that does not decode is remembered as
-/// such and reported as [`VerifyError::BadKey`] when a token names it.
+/// A JWK Set with every key decoded up front, for verifying many tokens with
+/// [`crate::token::verify_with`]: the same keys a [`JwkSet`] decodes on
+/// first use, decoded when the ring is made. A key that does not decode is
+/// remembered as such and reported as [`VerifyError::BadKey`] when a token
+/// names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRing {
-    keys: Vec<(String, Result<VerifyingKey, VerifyError>)>,
+    jwks: JwkSet,
 }
 
 impl KeyRing {
     /// Decode every key of `jwks`.
     pub fn new(jwks: &JwkSet) -> KeyRing {
-        KeyRing {
-            keys: jwks
-                .keys
-                .iter()
-                .map(|k| (k.kid.clone(), k.verifying_key()))
-                .collect(),
-        }
+        let jwks = JwkSet::new(jwks.keys.clone());
+        jwks.decoded();
+        KeyRing { jwks }
     }
 
     /// The key with this `kid`; [`VerifyError::UnknownKey`] if there is none,
     /// [`VerifyError::BadKey`] if it did not decode.
     pub fn key(&self, kid: &str) -> Result<VerifyingKey, VerifyError> {
-        match self.keys.iter().find(|(k, _)| k == kid) {
-            Some((_, key)) => key.clone(),
-            None => Err(VerifyError::UnknownKey {
-                kid: kid.to_owned(),
-            }),
-        }
+        self.jwks.verifying_key(kid)
     }
 }
 

@@ -361,7 +361,11 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
                     "refresh token reuse detected; token chain {} revoked",
                     row.chain_id
                 );
-                let org_id = state.db.device(row.device_id).await?.map(|d| d.org_id);
+                let org_id = state
+                    .db
+                    .device(row.subject.device_id)
+                    .await?
+                    .map(|d| d.org_id);
                 state
                     .db
                     .audit(now, "system", org_id, "token.reuse_detected", &detail)
@@ -418,7 +422,7 @@ async fn revoke(
     }
     let now = state.now();
     let chain = if let Some(row) = state.db.refresh_token(&secrets::hash(token)).await? {
-        Some((row.chain_id, row.device_id))
+        Some((row.chain_id, row.subject.device_id))
     } else {
         // An access token: accept it even if expired, but only with a valid
         // signature, so nobody can revoke by guessing a jti.

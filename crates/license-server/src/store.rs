@@ -164,9 +164,9 @@ pub struct RefreshRow {
     pub successor_kid: Option<String>,
     pub client_id: String,
     pub chain_revoked: Option<i64>,
-    pub device_id: i64,
     pub device_revoked: Option<i64>,
-    /// Who a successor token is issued to, read in the same query.
+    /// The device (its id is the chain's device) and organization a
+    /// successor token is issued to, read in the same query.
     #[sqlx(flatten)]
     pub subject: TokenSubject,
 }
@@ -1045,12 +1045,12 @@ async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bo
         }
     }
     if !marks.is_empty() {
-        let marked: HashSet<String> = sqlx::query_scalar(
+        let marked: HashSet<Vec<u8>> = sqlx::query_scalar(
             "UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value ->> 'claims',
                     successor_kid = j.value ->> 'kid'
              FROM json_each(?) AS j
              WHERE refresh_tokens.token_hash = unhex(j.value ->> 'old') AND refresh_tokens.used_at IS NULL
-             RETURNING hex(refresh_tokens.token_hash)",
+             RETURNING refresh_tokens.token_hash",
         )
         .bind(to_json(&marks)?)
         .fetch_all(&mut *tx)
@@ -1059,7 +1059,7 @@ async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bo
         .collect();
         for (i, t) in batch.iter().enumerate() {
             if let Some(x) = &t.exchanged {
-                stored[i] = stored[i] && marked.contains(&hex(&x.hash));
+                stored[i] = stored[i] && marked.contains(&x.hash);
             }
         }
     }
