@@ -180,6 +180,10 @@ struct Report {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// The server's CPU time (user + system) per answered request.
+    server_cpu_us: f64,
+    /// The share of the machine's CPU time the hypervisor took (steal).
+    steal_pct: f64,
 }
 
 impl Report {
@@ -193,12 +197,14 @@ impl Report {
             None => "closed loop       ".to_owned(),
         };
         println!(
-            "{:<22} {load}  {:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   ({} ok, {} errors in {:.1} s)",
+            "{:<22} {load}  {:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   server CPU {:>4.0} µs/req   steal {:>2.0} %   ({} ok, {} errors in {:.1} s)",
             self.name,
             self.rate(),
             self.p50_ms,
             self.p99_ms,
             self.max_ms,
+            self.server_cpu_us,
+            self.steal_pct,
             self.ok,
             self.errors,
             self.secs
@@ -220,8 +226,51 @@ enum Load {
     Paced { rate: f64 },
 }
 
+/// /proc reports CPU times in USER_HZ ticks, 100 per second on Linux.
+const TICK_US: f64 = 10_000.0;
+
+/// The process's CPU time so far (user + system), in ticks.
+fn process_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name: state is field 3, utime 14, stime 15.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// The machine's CPU time so far, in ticks: (all, stolen by the hypervisor).
+fn machine_ticks() -> (u64, u64) {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let cpu: Vec<u64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal (guest time is
+            // already counted in user).
+            Some((cpu.iter().take(8).sum(), *cpu.get(7)?))
+        })
+        .unwrap_or((0, 0))
+}
+
 /// Runs `CONCURRENCY` workers, each on its own connection, for `duration`.
-async fn run(scenario: &Rc<Scenario>, addr: &str, duration: Duration, load: Load) -> Report {
+async fn run(
+    scenario: &Rc<Scenario>,
+    addr: &str,
+    server_pid: u32,
+    duration: Duration,
+    load: Load,
+) -> Report {
+    let server_before = process_ticks(server_pid);
+    let machine_before = machine_ticks();
     let start = Instant::now();
     let deadline = start + duration;
     let workers = tokio::task::LocalSet::new();
@@ -267,6 +316,9 @@ async fn run(scenario: &Rc<Scenario>, addr: &str, duration: Duration, load: Load
         errors += e;
     }
     let secs = start.elapsed().as_secs_f64();
+    let server_ticks = process_ticks(server_pid) - server_before;
+    let machine = machine_ticks();
+    let (all_ticks, stolen) = (machine.0 - machine_before.0, machine.1 - machine_before.1);
     all.sort_unstable();
     let pct = |p: f64| {
         if all.is_empty() {
@@ -287,6 +339,8 @@ async fn run(scenario: &Rc<Scenario>, addr: &str, duration: Duration, load: Load
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         max_ms: pct(1.0),
+        server_cpu_us: server_ticks as f64 * TICK_US / all.len().max(1) as f64,
+        steal_pct: 100.0 * stolen as f64 / all_ticks.max(1) as f64,
     }
 }
 
@@ -498,18 +552,18 @@ async fn bench(duration: Duration) {
     });
 
     // Warm-up: connections and caches.
-    run(&fetch, &addr, Duration::from_millis(500), Load::Closed).await;
+    run(&fetch, &addr, pid, Duration::from_millis(500), Load::Closed).await;
 
     let paced = |name| {
         let target = TARGETS.iter().find(|t| t.name == name).expect("a target");
         Load::Paced { rate: target.rate }
     };
     let reports = [
-        run(&fetch, &addr, duration, Load::Closed).await,
-        run(&fetch, &addr, duration, paced(fetch.name)).await,
-        run(&grant, &addr, duration, Load::Closed).await,
-        run(&grant, &addr, duration, paced(grant.name)).await,
-        run(&authorize, &addr, duration, Load::Closed).await,
+        run(&fetch, &addr, pid, duration, Load::Closed).await,
+        run(&fetch, &addr, pid, duration, paced(fetch.name)).await,
+        run(&grant, &addr, pid, duration, Load::Closed).await,
+        run(&grant, &addr, pid, duration, paced(grant.name)).await,
+        run(&authorize, &addr, pid, duration, Load::Closed).await,
     ];
     println!();
     for r in &reports {

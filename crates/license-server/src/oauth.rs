@@ -279,7 +279,8 @@ async fn issue(
         .db
         .store_tokens(NewTokens {
             chain_id,
-            device_id: subject.device_id,
+            client_id: client_id.to_owned(),
+            subject: subject.clone(),
             refresh_hash: secrets::hash(refresh_token),
             refresh_expires_at: now + cfg.refresh_token_ttl_secs,
             access_expires_at: claims.exp,

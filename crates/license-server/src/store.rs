@@ -4,13 +4,14 @@
 //! small pool of their own.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{ConnectOptions, Connection, FromRow, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
@@ -46,7 +47,15 @@ pub struct Store {
     tokens: mpsc::UnboundedSender<TokenJob>,
     /// Queue of the refresh token reader, which looks them up in batches.
     lookups: mpsc::UnboundedSender<Lookup>,
+    /// Refresh tokens this process stored that no lookup has asked for yet,
+    /// as a lookup would read them: most grants need no database read. See
+    /// [`Store::refresh_token`].
+    issued: Arc<Mutex<HashMap<Vec<u8>, RefreshRow>>>,
 }
+
+/// [`Store::issued`] is emptied when it reaches this many tokens (about one
+/// per device in use).
+const ISSUED_LIMIT: usize = 100_000;
 
 /// At most this many token pairs are stored in one transaction, or refresh
 /// tokens looked up in one query.
@@ -216,7 +225,9 @@ pub struct AuditEntry {
 #[derive(Debug, Clone)]
 pub struct NewTokens {
     pub chain_id: i64,
-    pub device_id: i64,
+    pub client_id: String,
+    /// The device and organization the pair is issued to.
+    pub subject: TokenSubject,
     pub refresh_hash: Vec<u8>,
     pub refresh_expires_at: i64,
     pub access_expires_at: i64,
@@ -248,11 +259,12 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         // SQLite connections do not go stale, and the default check before
         // every acquire costs a round trip to the connection's thread.
+        // The writer never checkpoints the WAL itself: see `checkpoint_wal`.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         sqlx::migrate!("./migrations")
             .run(&write)
@@ -262,8 +274,9 @@ impl Store {
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        tokio::spawn(checkpoint_wal(options.connect().await?, write.clone()));
         let (tokens, queue) = mpsc::unbounded_channel();
         tokio::spawn(serve_batches(queue, {
             let write = write.clone();
@@ -279,6 +292,7 @@ impl Store {
             write,
             tokens,
             lookups,
+            issued: Arc::default(),
         })
     }
 
@@ -396,8 +410,9 @@ impl Store {
         .bind(org.valid_until)
         .bind(id)
         .execute(&self.write)
-        .await
-        .map(|_| ())
+        .await?;
+        self.forget_issued();
+        Ok(())
     }
 
     pub async fn org(&self, id: i64) -> DbResult<Option<Org>> {
@@ -553,7 +568,9 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.forget_issued();
+        Ok(())
     }
 
     pub async fn touch_device(&self, id: i64, now: i64) -> DbResult<()> {
@@ -838,14 +855,55 @@ impl Store {
     /// one transaction (group commit): under load, one commit and three
     /// statements serve many token grants.
     pub async fn store_tokens(&self, t: NewTokens) -> DbResult<bool> {
-        ask(&self.tokens, t).await
+        let row = RefreshRow {
+            token_hash: t.refresh_hash.clone(),
+            chain_id: t.chain_id,
+            expires_at: t.refresh_expires_at,
+            used_at: None,
+            successor_claims: None,
+            successor_kid: None,
+            client_id: t.client_id.clone(),
+            chain_revoked: None,
+            device_revoked: None,
+            subject: t.subject.clone(),
+        };
+        let stored = ask(&self.tokens, t).await?;
+        if stored {
+            let mut issued = self.issued();
+            if issued.len() >= ISSUED_LIMIT {
+                issued.clear();
+            }
+            issued.insert(row.token_hash.clone(), row);
+        }
+        Ok(stored)
     }
 
     /// The refresh token with this hash, with its chain, device and
-    /// organization. Lookups are queued to one reader task that answers
-    /// everything waiting with one query, like the token writer.
+    /// organization.
+    ///
+    /// A token this process stored is answered once from memory: its row as
+    /// stored, unused. That answer may be out of date only in ways the token
+    /// writer checks again when the token is exchanged (used, or its chain or
+    /// device revoked: see [`STORE_BATCH`]); a lost exchange looks the token
+    /// up again, from the database. Changes to what a token says (revocations,
+    /// organization edits) empty the memory.
+    ///
+    /// Other lookups are queued to one reader task that answers everything
+    /// waiting with one query, like the token writer.
     pub async fn refresh_token(&self, hash: &[u8]) -> DbResult<Option<RefreshRow>> {
+        if let Some(row) = self.issued().remove(hash) {
+            return Ok(Some(row));
+        }
         ask(&self.lookups, hash.to_vec()).await
+    }
+
+    fn issued(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, RefreshRow>> {
+        self.issued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After any change to what a stored token says.
+    fn forget_issued(&self) {
+        self.issued().clear();
     }
 
     /// The device and organization a token for `device_id` is issued to.
@@ -883,7 +941,9 @@ impl Store {
         .bind(chain_id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.forget_issued();
+        Ok(())
     }
 
     pub async fn chain(&self, chain_id: i64) -> DbResult<Option<AccessRow>> {
@@ -940,6 +1000,33 @@ impl Store {
             .fetch_all(&self.read)
             .await
     }
+}
+
+/// How often the WAL is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL into the database file every [`CHECKPOINT_EVERY`], on a
+/// connection of its own, until the store closes. SQLite's automatic
+/// checkpoint would run in the writer's commit that fills the WAL to 1,000
+/// pages, and copying and syncing those takes milliseconds that every
+/// request of the batch behind it waits for; a passive checkpoint here runs
+/// alongside the writer.
+async fn checkpoint_wal(mut conn: SqliteConnection, write: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if write.is_closed() {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+    let _ = conn.close().await;
 }
 
 /// A request waiting in a batch queue, and where its answer goes.
@@ -1001,114 +1088,122 @@ async fn serve_batches<Q, A>(
     }
 }
 
-/// One transaction for many pairs, three statements whatever their number
-/// (rows passed as one JSON array). Returns, per pair, whether it was stored:
-/// `false` when its exchanged refresh token was already used, including by
-/// an earlier pair of the same batch.
+/// Stores a batch of pairs in one transaction, sent to SQLite as one script:
+/// a single round trip to the connection's thread whatever the number of
+/// pairs (each round trip costs a thread wake-up on either side). The pairs
+/// travel as one JSON array, bound once (`?1`) and read by every statement.
+///
+/// 1. Marks each exchanged refresh token used, if it still is unused and
+///    neither its chain nor its device is revoked, with the claims of its
+///    successor; returns the hashes it marked.
+/// 2. Inserts each new refresh token whose pair has nothing to exchange, or
+///    whose exchanged token carries this pair's claims now: marked by step 1,
+///    as the claims hold the pair's random `jti`.
+/// 3. Sets each device's token expiry from the pairs stored.
+/// 4. Raises the signing keys' `last_exp` (`?2`).
+const STORE_BATCH: &str = "BEGIN IMMEDIATE;
+UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value ->> 'claims',
+       successor_kid = j.value ->> 'kid'
+  FROM json_each(?1) AS j
+ WHERE j.value ->> 'old' IS NOT NULL AND refresh_tokens.token_hash = unhex(j.value ->> 'old')
+   AND refresh_tokens.used_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM token_chains c JOIN devices d ON d.id = c.device_id
+                    WHERE c.id = refresh_tokens.chain_id
+                      AND (c.revoked_at IS NOT NULL OR d.revoked_at IS NOT NULL))
+RETURNING refresh_tokens.token_hash;
+INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at)
+SELECT unhex(j.value ->> 'hash'), j.value ->> 'chain', j.value ->> 'at', j.value ->> 'exp'
+  FROM json_each(?1) AS j
+ WHERE j.value ->> 'old' IS NULL
+    OR EXISTS (SELECT 1 FROM refresh_tokens o WHERE o.token_hash = unhex(j.value ->> 'old')
+                AND o.successor_claims = j.value ->> 'claims');
+UPDATE devices SET token_expiry = n.exp
+  FROM (SELECT j.value ->> 'device' AS device, MAX(j.value ->> 'access_exp') AS exp
+          FROM json_each(?1) AS j
+         WHERE EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.token_hash = unhex(j.value ->> 'hash'))
+         GROUP BY 1) AS n
+ WHERE devices.id = n.device;
+UPDATE signing_keys SET last_exp = MAX(last_exp, k.value ->> 'exp')
+  FROM json_each(?2) AS k WHERE signing_keys.kid = k.value ->> 'kid';
+COMMIT;";
+
+/// Stores many pairs in one transaction ([`STORE_BATCH`]). Returns, per pair,
+/// whether it was stored: `false` when its exchanged refresh token was
+/// already used, including by an earlier pair of the same batch.
 async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bool>> {
     #[derive(Serialize)]
-    struct Mark<'a> {
-        old: String,
-        at: i64,
-        claims: &'a str,
-        kid: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Row {
+    struct Pair<'a> {
         hash: String,
         chain: i64,
+        device: i64,
         at: i64,
         exp: i64,
+        access_exp: i64,
+        kid: &'a str,
+        old: Option<String>,
+        claims: Option<&'a str>,
     }
     #[derive(Serialize)]
-    struct Expiry {
-        device: i64,
+    struct KeyExp<'a> {
+        kid: &'a str,
         exp: i64,
     }
 
-    let mut tx = pool.begin().await?;
     let mut stored = vec![true; batch.len()];
     let mut claimed = HashSet::new();
-    let mut marks = Vec::new();
+    let mut pairs = Vec::with_capacity(batch.len());
+    let mut last_exp: HashMap<&str, i64> = HashMap::new();
     for (i, t) in batch.iter().enumerate() {
         if let Some(x) = &t.exchanged {
-            if claimed.insert(x.hash.as_slice()) {
-                marks.push(Mark {
-                    old: hex(&x.hash),
-                    at: t.now,
-                    claims: &x.successor_claims,
-                    kid: &t.kid,
-                });
-            } else {
+            if !claimed.insert(x.hash.as_slice()) {
                 stored[i] = false;
+                continue;
             }
         }
-    }
-    if !marks.is_empty() {
-        let marked: HashSet<Vec<u8>> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value ->> 'claims',
-                    successor_kid = j.value ->> 'kid'
-             FROM json_each(?) AS j
-             WHERE refresh_tokens.token_hash = unhex(j.value ->> 'old') AND refresh_tokens.used_at IS NULL
-             RETURNING refresh_tokens.token_hash",
-        )
-        .bind(to_json(&marks)?)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        for (i, t) in batch.iter().enumerate() {
-            if let Some(x) = &t.exchanged {
-                stored[i] = stored[i] && marked.contains(&x.hash);
-            }
-        }
-    }
-    let mut rows = Vec::new();
-    let mut expiry: HashMap<i64, i64> = HashMap::new();
-    let mut last_exp: HashMap<&str, i64> = HashMap::new();
-    for (t, _) in batch.iter().zip(&stored).filter(|(_, &s)| s) {
-        rows.push(Row {
+        pairs.push(Pair {
             hash: hex(&t.refresh_hash),
             chain: t.chain_id,
+            device: t.subject.device_id,
             at: t.now,
             exp: t.refresh_expires_at,
+            access_exp: t.access_expires_at,
+            kid: &t.kid,
+            old: t.exchanged.as_ref().map(|x| hex(&x.hash)),
+            claims: t.exchanged.as_ref().map(|x| x.successor_claims.as_str()),
         });
-        let e = expiry.entry(t.device_id).or_insert(t.access_expires_at);
-        *e = (*e).max(t.access_expires_at);
         if let Some(exp) = t.key_last_exp {
             let e = last_exp.entry(&t.kid).or_insert(exp);
             *e = (*e).max(exp);
         }
     }
-    if !rows.is_empty() {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at)
-             SELECT unhex(value ->> 'hash'), value ->> 'chain', value ->> 'at', value ->> 'exp'
-             FROM json_each(?)",
-        )
-        .bind(to_json(&rows)?)
-        .execute(&mut *tx)
-        .await?;
-        let expiry: Vec<Expiry> = expiry
-            .into_iter()
-            .map(|(device, exp)| Expiry { device, exp })
-            .collect();
-        sqlx::query(
-            "UPDATE devices SET token_expiry = j.value ->> 'exp'
-             FROM json_each(?) AS j WHERE devices.id = j.value ->> 'device'",
-        )
-        .bind(to_json(&expiry)?)
-        .execute(&mut *tx)
-        .await?;
+    let keys: Vec<KeyExp> = last_exp
+        .into_iter()
+        .map(|(kid, exp)| KeyExp { kid, exp })
+        .collect();
+
+    let mut conn = pool.acquire().await?;
+    let marked: Vec<Vec<u8>> = match sqlx::query_scalar(STORE_BATCH)
+        .bind(to_json(&pairs)?)
+        .bind(to_json(&keys)?)
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(marked) => marked,
+        Err(e) => {
+            // The script stopped part-way, maybe inside its transaction: end
+            // that, or let the pool replace the connection.
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                conn.close_on_drop();
+            }
+            return Err(e);
+        }
+    };
+    let marked: HashSet<&[u8]> = marked.iter().map(Vec::as_slice).collect();
+    for (i, t) in batch.iter().enumerate() {
+        if let Some(x) = &t.exchanged {
+            stored[i] = stored[i] && marked.contains(x.hash.as_slice());
+        }
     }
-    for (kid, exp) in last_exp {
-        sqlx::query("UPDATE signing_keys SET last_exp = MAX(last_exp, ?) WHERE kid = ?")
-            .bind(exp)
-            .bind(kid)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
     Ok(stored)
 }
 
@@ -1193,7 +1288,16 @@ mod tests {
     fn pair(chain: i64, device: i64, hash: u8, exchanged: Option<u8>) -> NewTokens {
         NewTokens {
             chain_id: chain,
-            device_id: device,
+            client_id: "c".into(),
+            subject: TokenSubject {
+                device_id: device,
+                server_id: "SRV-1".into(),
+                org_name: "Org".into(),
+                features: "[]".into(),
+                renewal_date: None,
+                hub_server_name: String::new(),
+                hub_server_url: String::new(),
+            },
             refresh_hash: vec![hash; 32],
             refresh_expires_at: NOW + 100,
             access_expires_at: NOW + 50 + i64::from(hash),
@@ -1290,6 +1394,51 @@ mod tests {
         assert!(matches!(results[2], Ok(true)));
         assert_eq!(used_at(&store, 5).await, Some(None));
         assert_eq!(used_at(&store, 6).await, Some(None));
+    }
+
+    #[tokio::test]
+    async fn a_token_answered_from_memory_is_checked_again_when_exchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, device, chain) = store_with_chain(&dir).await;
+        assert!(store
+            .store_tokens(pair(chain, device, 1, None))
+            .await
+            .unwrap());
+
+        // Revoked behind this process's back (another process on the same
+        // database): memory still answers the token as it was stored...
+        sqlx::query("UPDATE token_chains SET revoked_at = ? WHERE id = ?")
+            .bind(NOW)
+            .bind(chain)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        let row = store.refresh_token(&[1; 32]).await.unwrap().unwrap();
+        assert_eq!(row.chain_revoked, None);
+        assert_eq!(row.subject.device_id, device);
+        // ...but the writer refuses to exchange it, and the lookup the grant
+        // then makes again reads the database.
+        assert!(!store
+            .store_tokens(pair(chain, device, 2, Some(1)))
+            .await
+            .unwrap());
+        assert_eq!(used_at(&store, 1).await, Some(None));
+        let row = store.refresh_token(&[1; 32]).await.unwrap().unwrap();
+        assert_eq!(row.chain_revoked, Some(NOW));
+
+        // A revocation through the store empties the memory at once.
+        sqlx::query("UPDATE token_chains SET revoked_at = NULL WHERE id = ?")
+            .bind(chain)
+            .execute(&store.write)
+            .await
+            .unwrap();
+        assert!(store
+            .store_tokens(pair(chain, device, 3, None))
+            .await
+            .unwrap());
+        store.revoke_device(device, NOW + 1).await.unwrap();
+        let row = store.refresh_token(&[3; 32]).await.unwrap().unwrap();
+        assert_eq!(row.device_revoked, Some(NOW + 1));
     }
 
     #[tokio::test]
