@@ -2,7 +2,9 @@
 //! concurrent connections on loopback.
 //!
 //! `cargo bench -p license-server --bench load` (env LOAD_SECS, default 4 s
-//! per run). Prints, with p50/p99/max latency:
+//! per run; LOAD_ONLY=refresh runs only the scenarios whose name contains
+//! "refresh"). Prints, with p50/p99/max latency, the server's CPU time per
+//! request and the hypervisor's steal during the run:
 //! - license fetches/s and refresh grants/s at the server's maximum (closed
 //!   loop), then paced at the issue's target rate (open loop, latency counted
 //!   from the scheduled send time), and a verdict per target;
@@ -344,7 +346,7 @@ async fn run(
     }
 }
 
-/// A target of the issue, checked against a paced run at that rate.
+/// A target of the issue: `rate` requests per second with p99 under `p99_ms`.
 struct Target {
     name: &'static str,
     rate: f64,
@@ -365,19 +367,24 @@ const TARGETS: [Target; 2] = [
 ];
 
 impl Target {
-    /// Met when the paced run was served at (within 2 % of) the offered rate,
-    /// without errors, with p99 under the bound.
-    fn verdict(&self, paced: &Report) -> String {
-        let kept_up = paced.rate() >= 0.98 * self.rate && paced.errors == 0;
-        let met = kept_up && paced.p99_ms < self.p99_ms;
+    /// Checks a run of this target's scenario. Closed loop: at least the
+    /// target rate, with p99 under the bound. Paced at the target rate: served
+    /// at the offered rate (within 2 %) with p99 under the bound. Either way
+    /// without errors.
+    fn verdict(&self, report: &Report) -> String {
+        let (rate, how) = match report.offered {
+            None => (report.rate() >= self.rate, "closed loop"),
+            Some(offered) => (report.rate() >= 0.98 * offered, "paced"),
+        };
+        let met = rate && report.p99_ms < self.p99_ms && report.errors == 0;
         format!(
-            "{:<22} target {:>6.0}/s with p99 < {:.0} ms: served {:.0}/s, p99 {:.2} ms, {} errors: {}",
+            "{:<22} {how:<11}  target {:>6.0}/s with p99 < {:.0} ms: {:>6.0}/s, p99 {:>6.2} ms, {} errors: {}",
             self.name,
             self.rate,
             self.p99_ms,
-            paced.rate(),
-            paced.p99_ms,
-            paced.errors,
+            report.rate(),
+            report.p99_ms,
+            report.errors,
             if met { "met" } else { "NOT MET" }
         )
     }
@@ -558,13 +565,18 @@ async fn bench(duration: Duration) {
         let target = TARGETS.iter().find(|t| t.name == name).expect("a target");
         Load::Paced { rate: target.rate }
     };
-    let reports = [
-        run(&fetch, &addr, pid, duration, Load::Closed).await,
-        run(&fetch, &addr, pid, duration, paced(fetch.name)).await,
-        run(&grant, &addr, pid, duration, Load::Closed).await,
-        run(&grant, &addr, pid, duration, paced(grant.name)).await,
-        run(&authorize, &addr, pid, duration, Load::Closed).await,
-    ];
+    // LOAD_ONLY=refresh runs only the scenarios whose name contains "refresh".
+    let only = std::env::var("LOAD_ONLY").unwrap_or_default();
+    let mut reports = Vec::new();
+    for scenario in [&fetch, &grant, &authorize] {
+        if !scenario.name.contains(only.as_str()) {
+            continue;
+        }
+        reports.push(run(scenario, &addr, pid, duration, Load::Closed).await);
+        if TARGETS.iter().any(|t| t.name == scenario.name) {
+            reports.push(run(scenario, &addr, pid, duration, paced(scenario.name)).await);
+        }
+    }
     println!();
     for r in &reports {
         r.print();
@@ -574,11 +586,9 @@ async fn bench(duration: Duration) {
         vm_hwm_kib(pid) as f64 / 1024.0
     );
     println!();
-    for target in &TARGETS {
-        let paced = reports
-            .iter()
-            .find(|r| r.name == target.name && r.offered.is_some())
-            .expect("a paced run of every target");
-        println!("{}", target.verdict(paced));
+    for report in &reports {
+        if let Some(target) = TARGETS.iter().find(|t| t.name == report.name) {
+            println!("{}", target.verdict(report));
+        }
     }
 }
