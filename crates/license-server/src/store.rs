@@ -1154,6 +1154,12 @@ async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bo
     let mut pairs = Vec::with_capacity(batch.len());
     let mut last_exp: HashMap<&str, i64> = HashMap::new();
     for (i, t) in batch.iter().enumerate() {
+        // Every pair's `last_exp`, even one refused below: the caller counts
+        // it as written, and a later pair of the same key may not repeat it.
+        if let Some(exp) = t.key_last_exp {
+            let e = last_exp.entry(&t.kid).or_insert(exp);
+            *e = (*e).max(exp);
+        }
         if let Some(x) = &t.exchanged {
             if !claimed.insert(x.hash.as_slice()) {
                 stored[i] = false;
@@ -1171,10 +1177,6 @@ async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bo
             old: t.exchanged.as_ref().map(|x| hex(&x.hash)),
             claims: t.exchanged.as_ref().map(|x| x.successor_claims.as_str()),
         });
-        if let Some(exp) = t.key_last_exp {
-            let e = last_exp.entry(&t.kid).or_insert(exp);
-            *e = (*e).max(exp);
-        }
     }
     let keys: Vec<KeyExp> = last_exp
         .into_iter()
@@ -1329,10 +1331,12 @@ mod tests {
             .unwrap());
 
         // Two pairs exchanging token 1 in one batch: only the first wins.
-        let batch = [
-            pair(chain, device, 2, Some(1)),
-            pair(chain, device, 3, Some(1)),
-        ];
+        // The loser's key `last_exp` is written all the same (its caller
+        // counts it as written).
+        store.add_key("k", &[7; 32], NOW).await.unwrap();
+        let mut loser = pair(chain, device, 3, Some(1));
+        loser.key_last_exp = Some(NOW + 500);
+        let batch = [pair(chain, device, 2, Some(1)), loser];
         let stored = store_batch(&store.write, &[&batch[0], &batch[1]])
             .await
             .unwrap();
@@ -1349,6 +1353,8 @@ mod tests {
         assert_eq!(claims, "claims of 2");
         let expiry = store.device(device).await.unwrap().unwrap().token_expiry;
         assert_eq!(expiry, Some(NOW + 52));
+        let key = store.keys().await.unwrap().pop().unwrap();
+        assert_eq!(key.last_exp, NOW + 500);
 
         // Token 1 again in a later batch: already used.
         assert!(!store
