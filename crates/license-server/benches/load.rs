@@ -184,6 +184,8 @@ struct Report {
     max_ms: f64,
     /// The server's CPU time (user + system) per answered request.
     server_cpu_us: f64,
+    /// The load generator's (this process's) CPU time per answered request.
+    client_cpu_us: f64,
     /// The share of the machine's CPU time the hypervisor took (steal).
     steal_pct: f64,
 }
@@ -199,13 +201,14 @@ impl Report {
             None => "closed loop       ".to_owned(),
         };
         println!(
-            "{:<22} {load}  {:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   server CPU {:>4.0} µs/req   steal {:>2.0} %   ({} ok, {} errors in {:.1} s)",
+            "{:<22} {load}  {:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   CPU per request: server {:>3.0} µs, load generator {:>2.0} µs   steal {:>2.0} %   ({} ok, {} errors in {:.1} s)",
             self.name,
             self.rate(),
             self.p50_ms,
             self.p99_ms,
             self.max_ms,
             self.server_cpu_us,
+            self.client_cpu_us,
             self.steal_pct,
             self.ok,
             self.errors,
@@ -272,6 +275,7 @@ async fn run(
     load: Load,
 ) -> Report {
     let server_before = process_ticks(server_pid);
+    let client_before = process_ticks(std::process::id());
     let machine_before = machine_ticks();
     let start = Instant::now();
     let deadline = start + duration;
@@ -319,6 +323,7 @@ async fn run(
     }
     let secs = start.elapsed().as_secs_f64();
     let server_ticks = process_ticks(server_pid) - server_before;
+    let client_ticks = process_ticks(std::process::id()) - client_before;
     let machine = machine_ticks();
     let (all_ticks, stolen) = (machine.0 - machine_before.0, machine.1 - machine_before.1);
     all.sort_unstable();
@@ -342,6 +347,7 @@ async fn run(
         p99_ms: pct(0.99),
         max_ms: pct(1.0),
         server_cpu_us: server_ticks as f64 * TICK_US / all.len().max(1) as f64,
+        client_cpu_us: client_ticks as f64 * TICK_US / all.len().max(1) as f64,
         steal_pct: 100.0 * stolen as f64 / all_ticks.max(1) as f64,
     }
 }

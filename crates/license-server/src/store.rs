@@ -1003,7 +1003,7 @@ impl Store {
 }
 
 /// How often the WAL is copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`], on a
 /// connection of its own, until the store closes. SQLite's automatic
