@@ -1047,6 +1047,16 @@ async fn ask<Q, A>(queue: &mpsc::UnboundedSender<Job<Q, A>>, request: Q) -> DbRe
     answer.await.map_err(|_| sqlx::Error::PoolClosed)?
 }
 
+/// A batch smaller than this, after a batch of more than one request, waits
+/// [`FILL_WAIT`] for more requests to join it.
+const FILL_BELOW: usize = 8;
+/// Half a millisecond, which tokio's timer rounds up to its next 1 ms tick.
+/// Each batch costs a commit and a round trip to the connection's thread
+/// whatever its size: at 3,000 grants/s this wait made batches bigger and cut
+/// the server's CPU time per grant by a fifth, for about a millisecond more
+/// latency. A lone request (light load) never waits.
+const FILL_WAIT: Duration = Duration::from_micros(500);
+
 /// Answers queued requests in batches: everything waiting goes to `run` at
 /// once, which answers each request in order. If a batch fails, each request
 /// is run again on its own, so one bad request cannot fail the others.
@@ -1055,7 +1065,19 @@ async fn serve_batches<Q, A>(
     run: impl AsyncFn(&[&Q]) -> DbResult<Vec<A>>,
 ) {
     let mut jobs = Vec::with_capacity(TOKEN_BATCH);
+    let mut last_batch = 0;
     while queue.recv_many(&mut jobs, TOKEN_BATCH).await > 0 {
+        if last_batch > 1 && jobs.len() < FILL_BELOW {
+            // Requests are coming in together: let more join this batch.
+            tokio::time::sleep(FILL_WAIT).await;
+            while jobs.len() < TOKEN_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        last_batch = jobs.len();
         let batch: Vec<&Q> = jobs.iter().map(|j| &j.request).collect();
         let answers = run(&batch).await.and_then(|answers| {
             if answers.len() == batch.len() {
