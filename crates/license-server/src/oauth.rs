@@ -338,8 +338,10 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
                 .await?;
                 match issued {
                     Some(response) => return Ok(response),
-                    // Lost a race with a concurrent exchange of the same token:
-                    // look again and treat it as a retry (or a reuse).
+                    // Lost a race with a concurrent exchange of the same token,
+                    // or the chain was revoked since the lookup: look again (in
+                    // the database) and treat it as a retry, a reuse or a
+                    // revocation.
                     None => continue,
                 }
             }

@@ -849,11 +849,12 @@ impl Store {
     /// Stores a new pair: refresh token hash, access token id, device expiry.
     /// When `t.exchanged` names the refresh token being exchanged, it is
     /// marked used in the same transaction (with the claims needed to re-issue
-    /// the same pair); `false` if another request used it first.
+    /// the same pair); `false` if another request used it first, or if its
+    /// chain or device has been revoked.
     ///
     /// Pairs are queued to one writer task that stores everything waiting in
-    /// one transaction (group commit): under load, one commit and three
-    /// statements serve many token grants.
+    /// one transaction (group commit): under load, one commit and one round
+    /// trip to the connection's thread serve many token grants.
     pub async fn store_tokens(&self, t: NewTokens) -> DbResult<bool> {
         let row = RefreshRow {
             token_hash: t.refresh_hash.clone(),
