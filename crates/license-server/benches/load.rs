@@ -19,10 +19,10 @@
 //! kept lean, like wrk: one thread, one keep-alive HTTP/1.1 connection per
 //! worker, requests written as bytes and responses read by Content-Length.
 
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use license_server::{demo, secrets, Store};
@@ -168,12 +168,15 @@ type Check = dyn Fn(usize, u16, &[u8]) -> bool;
 /// What a worker sends, and whether an answer counts as a success.
 struct Scenario {
     name: &'static str,
+    /// The issue's target for this scenario, if it sets one.
+    target: Option<Target>,
     request: Box<dyn Fn(usize) -> Vec<u8>>,
     check: Box<Check>,
 }
 
 struct Report {
     name: &'static str,
+    target: Option<Target>,
     /// Requests per second offered by a paced run; `None` for a closed loop.
     offered: Option<f64>,
     ok: usize,
@@ -336,6 +339,7 @@ async fn run(
     };
     Report {
         name: scenario.name,
+        target: scenario.target,
         offered: match load {
             Load::Closed => None,
             Load::Paced { rate } => Some(rate),
@@ -353,31 +357,18 @@ async fn run(
 }
 
 /// A target of the issue: `rate` requests per second with p99 under `p99_ms`.
+#[derive(Clone, Copy)]
 struct Target {
-    name: &'static str,
     rate: f64,
     p99_ms: f64,
 }
-
-const TARGETS: [Target; 2] = [
-    Target {
-        name: "license fetches",
-        rate: 15_000.0,
-        p99_ms: 20.0,
-    },
-    Target {
-        name: "refresh grants",
-        rate: 3_000.0,
-        p99_ms: 20.0,
-    },
-];
 
 impl Target {
     /// Checks a run of this target's scenario. Closed loop: at least the
     /// target rate, with p99 under the bound. Paced at the target rate: served
     /// at the offered rate (within 2 %) with p99 under the bound. Either way
     /// without errors.
-    fn verdict(&self, report: &Report) -> String {
+    fn verdict(self, report: &Report) -> String {
         let (rate, how) = match report.offered {
             None => (report.rate() >= self.rate, "closed loop"),
             Some(offered) => (report.rate() >= 0.98 * offered, "paced"),
@@ -385,7 +376,7 @@ impl Target {
         let met = rate && report.p99_ms < self.p99_ms && report.errors == 0;
         format!(
             "{:<22} {how:<11}  target {:>6.0}/s with p99 < {:.0} ms: {:>6.0}/s, p99 {:>6.2} ms, {} errors: {}",
-            self.name,
+            report.name,
             self.rate,
             self.p99_ms,
             report.rate(),
@@ -510,15 +501,19 @@ async fn bench(duration: Duration) {
 
     let addr = base.strip_prefix("http://").expect("http").to_owned();
     let access: Vec<String> = tokens.iter().map(|t| t.access_token.clone()).collect();
-    let refresh: Arc<Vec<Mutex<String>>> = Arc::new(
+    let refresh: Rc<Vec<RefCell<String>>> = Rc::new(
         tokens
             .iter()
-            .map(|t| Mutex::new(t.refresh_token.clone()))
+            .map(|t| RefCell::new(t.refresh_token.clone()))
             .collect(),
     );
 
     let fetch = Rc::new(Scenario {
         name: "license fetches",
+        target: Some(Target {
+            rate: 15_000.0,
+            p99_ms: 20.0,
+        }),
         request: Box::new({
             let host = addr.clone();
             move |w| request(&host, "GET", "/api/v1/license", Some(&access[w]), None)
@@ -529,10 +524,14 @@ async fn bench(duration: Duration) {
     });
     let grant = Rc::new(Scenario {
         name: "refresh grants",
+        target: Some(Target {
+            rate: 3_000.0,
+            p99_ms: 20.0,
+        }),
         request: Box::new({
             let (host, refresh) = (addr.clone(), refresh.clone());
             move |w| {
-                let token = refresh[w].lock().unwrap().clone();
+                let token = refresh[w].borrow().clone();
                 let form = format!(
                     "grant_type=refresh_token&refresh_token={}&client_id=license-console",
                     form_safe(&token)
@@ -543,12 +542,13 @@ async fn bench(duration: Duration) {
         check: Box::new(move |w, status, body| {
             status == 200
                 && serde_json::from_slice::<Tokens>(body)
-                    .map(|t| *refresh[w].lock().unwrap() = t.refresh_token)
+                    .map(|t| *refresh[w].borrow_mut() = t.refresh_token)
                     .is_ok()
         }),
     });
     let authorize = Rc::new(Scenario {
         name: "device authorizations",
+        target: None,
         request: Box::new({
             let host = addr.clone();
             move |_| {
@@ -567,10 +567,6 @@ async fn bench(duration: Duration) {
     // Warm-up: connections and caches.
     run(&fetch, &addr, pid, Duration::from_millis(500), Load::Closed).await;
 
-    let paced = |name| {
-        let target = TARGETS.iter().find(|t| t.name == name).expect("a target");
-        Load::Paced { rate: target.rate }
-    };
     // LOAD_ONLY=refresh runs only the scenarios whose name contains "refresh".
     let only = std::env::var("LOAD_ONLY").unwrap_or_default();
     let mut reports = Vec::new();
@@ -579,8 +575,9 @@ async fn bench(duration: Duration) {
             continue;
         }
         reports.push(run(scenario, &addr, pid, duration, Load::Closed).await);
-        if TARGETS.iter().any(|t| t.name == scenario.name) {
-            reports.push(run(scenario, &addr, pid, duration, paced(scenario.name)).await);
+        if let Some(target) = scenario.target {
+            let paced = Load::Paced { rate: target.rate };
+            reports.push(run(scenario, &addr, pid, duration, paced).await);
         }
     }
     println!();
@@ -593,7 +590,7 @@ async fn bench(duration: Duration) {
     );
     println!();
     for report in &reports {
-        if let Some(target) = TARGETS.iter().find(|t| t.name == report.name) {
+        if let Some(target) = report.target {
             println!("{}", target.verdict(report));
         }
     }

@@ -1310,6 +1310,17 @@ mod tests {
         (store, device, chain)
     }
 
+    /// [`store_with_chain`], with the chain's first refresh token (hash 1)
+    /// stored.
+    async fn store_with_token(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+        let (store, device, chain) = store_with_chain(dir).await;
+        assert!(store
+            .store_tokens(pair(chain, device, 1, None))
+            .await
+            .unwrap());
+        (store, device, chain)
+    }
+
     fn pair(chain: i64, device: i64, hash: u8, exchanged: Option<u8>) -> NewTokens {
         NewTokens {
             chain_id: chain,
@@ -1347,11 +1358,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_exchanges_each_refresh_token_once() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, device, chain) = store_with_chain(&dir).await;
-        assert!(store
-            .store_tokens(pair(chain, device, 1, None))
-            .await
-            .unwrap());
+        let (store, device, chain) = store_with_token(&dir).await;
 
         // Two pairs exchanging token 1 in one batch: only the first wins.
         // The loser's key `last_exp` is written all the same (its caller
@@ -1389,11 +1396,7 @@ mod tests {
     #[tokio::test]
     async fn one_bad_pair_does_not_fail_the_others_of_its_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, device, chain) = store_with_chain(&dir).await;
-        assert!(store
-            .store_tokens(pair(chain, device, 1, None))
-            .await
-            .unwrap());
+        let (store, device, chain) = store_with_token(&dir).await;
 
         // Queue three pairs before the writer runs, so they form one batch;
         // the second repeats an existing refresh token hash.
@@ -1428,11 +1431,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_answered_from_memory_is_checked_again_when_exchanged() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, device, chain) = store_with_chain(&dir).await;
-        assert!(store
-            .store_tokens(pair(chain, device, 1, None))
-            .await
-            .unwrap());
+        let (store, device, chain) = store_with_token(&dir).await;
 
         // Revoked behind this process's back (another process on the same
         // database): memory still answers the token as it was stored...
