@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null
 (cd ui && npm run --silent build)
-cargo build --release --locked -p license-console -p license-server
+# The release console with the perf probe (`panel_painted`), which plain
+# release builds leave out.
+cargo build --release --locked -p license-console --features perf-probe
+cargo build --release --locked -p license-server
 cargo build --release --locked -p license-console --example hello
 cargo build --release --locked -p e2e --bin close-window
 export BENCH_IDLE_SECS="${BENCH_IDLE_SECS:-60}"

@@ -15,7 +15,10 @@ export PATH="$CARGO_HOME/bin:$PATH"
 echo "[e2e] building the UI, the console, the server and the suite"
 # The console embeds ui/dist at compile time: a stale build would test old screens.
 (cd ui && npm run --silent build)
-cargo build --locked -p license-console -p license-server
+cargo build --locked -p license-server
+# The console as `tauri build --debug` makes it (assets served by the custom
+# protocol, as in the .deb): the bundle stage of test.sh then reuses it.
+(cd ui && TAURI_APP_PATH="$ROOT/src-tauri" npx tauri build --debug --no-bundle)
 cargo test --locked -p e2e --no-run
 
 mkdir -p "$CARGO_TARGET_DIR/e2e"

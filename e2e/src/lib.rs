@@ -307,15 +307,68 @@ pub async fn text_of(client: &Client, css: &str) -> Result<String> {
     .await
 }
 
-/// Saves a screenshot of the window as `target/e2e/<name>.png` and returns its path.
+/// Saves a screenshot of the console's window as `target/e2e/<name>.png` and
+/// returns its path.
+///
+/// Call it once the DOM shows what the screen's name says (the callers wait
+/// for its text first). The picture comes from the X server, not from
+/// WebDriver: WebKitWebDriver can hand back a frame painted before the last
+/// DOM change, which once made `grace.png` show the Not licensed screen.
 pub async fn screenshot(client: &Client, name: &str) -> Result<PathBuf> {
-    let png = step("take a screenshot", STEP, async {
-        Ok(client.screenshot().await?)
+    let path = artifacts_dir()?.join(format!("{name}.png"));
+    // Two animation frames: the page has painted what the DOM holds.
+    step("wait for the page to paint", STEP, async {
+        client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\n\
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await?;
+        Ok(())
     })
     .await?;
-    let path = artifacts_dir()?.join(format!("{name}.png"));
-    std::fs::write(&path, png).with_context(|| format!("write {}", path.display()))?;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    match console_window()? {
+        Some(window) => {
+            let out = Command::new("import")
+                .args(["-window", &window])
+                .arg(&path)
+                .output()
+                .context("run ImageMagick's import")?;
+            if !out.status.success() {
+                bail!(
+                    "import -window {window} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        // No X window to read (not under Xvfb): WebDriver's picture.
+        None => {
+            let png = step("take a screenshot", STEP, async {
+                Ok(client.screenshot().await?)
+            })
+            .await?;
+            std::fs::write(&path, png).with_context(|| format!("write {}", path.display()))?;
+        }
+    }
     Ok(path)
+}
+
+/// The X window id of the visible console window, if there is an X server.
+fn console_window() -> Result<Option<String>> {
+    if std::env::var_os("DISPLAY").is_none() {
+        return Ok(None);
+    }
+    let out = Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^License Console$"])
+        .output()
+        .context("run xdotool")?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned))
 }
 
 /// The license server on a free loopback port with a temporary database.

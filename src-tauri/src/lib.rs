@@ -1,6 +1,11 @@
 //! The License Console: a thin Tauri shell over `license-core` and
 //! `license-client`. `main.rs` only calls [`run`].
 
+// The one list of commands, as the macro `console_commands!`.
+include!("commands/list.rs");
+
+#[cfg(test)]
+mod bindings;
 pub mod clock;
 pub mod commands;
 pub mod error;
@@ -19,7 +24,7 @@ use tauri::{AppHandle, Builder, Emitter, Manager, Runtime};
 
 use crate::clock::SystemClock;
 use crate::error::CommandError;
-use crate::licensing::{Events, Licensing};
+use crate::licensing::{AuthorizationView, Events, Licensing};
 use crate::store::StateFile;
 use crate::vault::Keychain;
 use crate::view::LicenseView;
@@ -28,6 +33,8 @@ use crate::view::LicenseView;
 pub const LICENSE_CHANGED: &str = "license-changed";
 /// Event carrying a [`CommandError`] when a background authorization ends without a license.
 pub const AUTHORIZATION_FAILED: &str = "authorization-failed";
+/// Event carrying an [`AuthorizationView`] as the authorization in progress waits.
+pub const AUTHORIZATION_WAITING: &str = "authorization-waiting";
 
 /// How often the background task looks at the plan. Deadlines are wall-clock
 /// times from `license-core`, so a short tick also covers sleep and clock jumps.
@@ -45,27 +52,25 @@ impl<R: Runtime> Events for TauriEvents<R> {
     fn authorization_failed(&self, error: &CommandError) {
         let _ = self.0.emit(AUTHORIZATION_FAILED, error);
     }
+    fn authorization_waiting(&self, view: &AuthorizationView) {
+        let _ = self.0.emit(AUTHORIZATION_WAITING, view);
+    }
 }
 
 /// Whether the tray icon exists (then closing the window hides it).
 struct TrayPresent(bool);
 
+/// The invoke handler of the commands in `console_commands!`.
+macro_rules! invoke_handler {
+    ($($(#[cfg($($cfg:tt)*)])? $module:ident::$command:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {
+        tauri::generate_handler![$($(#[cfg($($cfg)*)])? commands::$module::$command),*]
+    };
+}
+
 /// Registers every command on a builder of any runtime, so the same wiring
 /// runs in the real app and under `tauri::test::mock_builder()`.
 pub fn setup<R: Runtime>(builder: Builder<R>) -> Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![
-        commands::app::app_info,
-        commands::app::panel_painted,
-        commands::license::license_view,
-        commands::license::start_authorization,
-        commands::license::complete_authorization,
-        commands::license::cancel_authorization,
-        commands::license::open_verification_page,
-        commands::license::refresh_license,
-        commands::license::remove_license,
-        commands::settings::get_settings,
-        commands::settings::save_settings,
-    ])
+    builder.invoke_handler(console_commands!(invoke_handler))
 }
 
 /// Opens the license state and starts the background refresh.
@@ -95,7 +100,7 @@ fn start_licensing<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::er
         }));
         loop {
             if let Err(err) = licensing.deliver_notices(Arc::clone(&desktop)).await {
-                tracing::warn!(code = err.code, "could not record notices");
+                tracing::warn!(code = ?err.code, "could not record notices");
             }
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
@@ -103,7 +108,7 @@ fn start_licensing<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::er
             }
             if licensing.refresh_due().await {
                 if let Err(err) = licensing.refresh().await {
-                    tracing::warn!(code = err.code, "background refresh failed");
+                    tracing::warn!(code = ?err.code, "background refresh failed");
                 }
             }
         }

@@ -5,15 +5,11 @@
 use license_core::Policy;
 use serde::{Deserialize, Serialize};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorCode};
 
 /// Settings kept in the state file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(
-    test,
-    derive(ts_rs::TS),
-    ts(export, export_to = "../../ui/src/lib/bindings/")
-)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Settings {
     /// Refresh every this many hours, when more often than the server's policy.
@@ -36,7 +32,7 @@ impl Settings {
         if let Some(h) = self.refresh_interval_hours {
             if !(MIN_REFRESH_HOURS..=max_hours).contains(&h) {
                 return Err(CommandError::new(
-                    "invalid_input",
+                    ErrorCode::InvalidInput,
                     format!(
                         "The refresh interval must be between {MIN_REFRESH_HOURS} and {max_hours} hours: the license server asks for a refresh at least every {max_hours} hours."
                     ),
@@ -46,13 +42,13 @@ impl Settings {
         if let Some(list) = &self.token_warning_hours {
             if list.is_empty() || list.len() > 5 {
                 return Err(CommandError::new(
-                    "invalid_input",
+                    ErrorCode::InvalidInput,
                     "Give one to five token expiry warnings, in hours (for example 24, 6, 1).",
                 ));
             }
             if list.iter().any(|h| *h == 0 || *h > 24 * 14) {
                 return Err(CommandError::new(
-                    "invalid_input",
+                    ErrorCode::InvalidInput,
                     "Each token expiry warning must be between 1 hour and 14 days (336 hours) before expiry.",
                 ));
             }
@@ -91,12 +87,15 @@ pub fn autostart_file() -> Option<std::path::PathBuf> {
 pub fn set_start_at_login(enabled: bool, exe: &std::path::Path) -> Result<(), CommandError> {
     let Some(path) = autostart_file() else {
         return Err(CommandError::new(
-            "unsupported",
+            ErrorCode::Unsupported,
             "No home folder to write the autostart entry to.",
         ));
     };
     let io = |e: std::io::Error| {
-        CommandError::new("storage", format!("Cannot change {}: {e}", path.display()))
+        CommandError::new(
+            ErrorCode::Storage,
+            format!("Cannot change {}: {e}", path.display()),
+        )
     };
     if enabled {
         if let Some(dir) = path.parent() {
@@ -135,7 +134,7 @@ mod tests {
                 ..Settings::default()
             };
             let err = s.validate(&policy).expect_err("outside the policy");
-            assert_eq!(err.code, "invalid_input");
+            assert_eq!(err.code, ErrorCode::InvalidInput);
         }
         assert_eq!(
             Settings::default().apply(&policy),

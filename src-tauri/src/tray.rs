@@ -9,7 +9,7 @@ use tauri::tray::{TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::licensing::Licensing;
-use crate::view::LicenseView;
+use crate::view::{LicenseView, VerificationCode};
 
 /// Id of the console's tray icon.
 pub const TRAY_ID: &str = "license-console";
@@ -27,9 +27,9 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
 pub fn tooltip(view: &LicenseView) -> String {
     let mut text = format!("License Console: {}", view.status_label);
     match view.verification {
-        "grace_period" => text.push_str(" (verification failed, on grace period)"),
-        "grace_expired" => text.push_str(" (verification overdue)"),
-        _ => {}
+        VerificationCode::GracePeriod => text.push_str(" (verification failed, on grace period)"),
+        VerificationCode::GraceExpired => text.push_str(" (verification overdue)"),
+        VerificationCode::Never | VerificationCode::Verified => {}
     }
     text
 }

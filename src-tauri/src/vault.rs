@@ -126,12 +126,15 @@ impl TokenVault for Keychain {
     }
 }
 
-/// An in-memory vault for unit tests that need isolation from the desktop.
+/// An in-memory vault for tests that need isolation from the desktop. Not
+/// in release builds: a release console keeps tokens only in the keychain.
+#[cfg(debug_assertions)]
 #[derive(Debug, Default)]
 pub struct MemoryVault {
     entries: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
+#[cfg(debug_assertions)]
 impl TokenVault for MemoryVault {
     fn load(&self, key: &VaultKey) -> Result<Option<Tokens>, VaultError> {
         let entries = self.entries.lock().map_err(|_| VaultError::Corrupt)?;

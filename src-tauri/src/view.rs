@@ -2,11 +2,13 @@
 //! license account, the persisted state and `now`. The UI renders it and only
 //! ticks the grace-period countdown between updates.
 
+use license_core::wording::duration_in_words;
+use license_core::PackageStatus;
 use license_core::{
     assess, Assessment, ClockCheck, LicenseAccount, LicenseState, LicenseStatus, TokenExpiry,
     Verification,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -15,13 +17,87 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// Where the license stands, as the UI branches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseStatusCode {
+    /// No license yet.
+    Unlicensed,
+    /// Licensed and in force.
+    Licensed,
+    /// Licensed, near its renewal date.
+    RequiresRenewal,
+    /// Past its renewal date.
+    ExpiredRequiresRenewal,
+    /// Revoked by the server.
+    Revoked,
+}
+
+impl From<LicenseStatus> for LicenseStatusCode {
+    fn from(status: LicenseStatus) -> Self {
+        match status {
+            LicenseStatus::Unlicensed => Self::Unlicensed,
+            LicenseStatus::Licensed => Self::Licensed,
+            LicenseStatus::RequiresRenewal { .. } => Self::RequiresRenewal,
+            LicenseStatus::ExpiredRequiresRenewal { .. } => Self::ExpiredRequiresRenewal,
+            LicenseStatus::Revoked => Self::Revoked,
+        }
+    }
+}
+
+/// Where verification with the license server stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationCode {
+    /// Never verified.
+    Never,
+    /// Verified within the refresh interval.
+    Verified,
+    /// Verification failing; the grace period runs.
+    GracePeriod,
+    /// The grace period is over.
+    GraceExpired,
+}
+
+impl From<Verification> for VerificationCode {
+    fn from(verification: Verification) -> Self {
+        match verification {
+            Verification::Never => Self::Never,
+            Verification::Verified { .. } => Self::Verified,
+            Verification::GracePeriod { .. } => Self::GracePeriod,
+            Verification::GraceExpired { .. } => Self::GraceExpired,
+        }
+    }
+}
+
+/// Whether a license package is in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum PackageStatusCode {
+    /// In force.
+    Active,
+    /// Paused; may come back.
+    Suspended,
+    /// Withdrawn for good.
+    Revoked,
+}
+
+impl From<PackageStatus> for PackageStatusCode {
+    fn from(status: PackageStatus) -> Self {
+        match status {
+            PackageStatus::Active => Self::Active,
+            PackageStatus::Suspended => Self::Suspended,
+            PackageStatus::Revoked => Self::Revoked,
+        }
+    }
+}
+
 /// One license of a license package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    test,
-    derive(ts_rs::TS),
-    ts(export, export_to = "../../ui/src/lib/bindings/")
-)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseRow {
     /// Wire name of the kind (`endpoint`, `microsoft_365_user`, or a newer one).
@@ -38,19 +114,17 @@ pub struct LicenseRow {
 
 /// One license package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    test,
-    derive(ts_rs::TS),
-    ts(export, export_to = "../../ui/src/lib/bindings/")
-)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PackageRow {
     /// Package id.
     pub id: String,
     /// Package name.
     pub name: String,
+    /// Whether the package is in force.
+    pub status: PackageStatusCode,
     /// "Active", "Suspended" or "Revoked".
-    pub status: String,
+    pub status_label: String,
     /// Whether the package is verified.
     pub verified: bool,
     /// Last verification time of the package (RFC 3339).
@@ -65,29 +139,15 @@ pub struct PackageRow {
 
 /// The whole "Manage license account" panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    test,
-    derive(ts_rs::TS),
-    ts(export, export_to = "../../ui/src/lib/bindings/")
-)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseView {
-    /// `unlicensed`, `licensed`, `requires_renewal`, `expired_requires_renewal`, `revoked`.
-    #[cfg_attr(
-        test,
-        ts(
-            type = r#""unlicensed" | "licensed" | "requires_renewal" | "expired_requires_renewal" | "revoked""#
-        )
-    )]
-    pub status: &'static str,
+    /// Where the license stands.
+    pub status: LicenseStatusCode,
     /// "Not licensed", "Licensed", "Requires Renewal", "Expired - Requires Renewal", "Revoked".
     pub status_label: &'static str,
-    /// `never`, `verified`, `grace_period`, `grace_expired`.
-    #[cfg_attr(
-        test,
-        ts(type = r#""never" | "verified" | "grace_period" | "grace_expired""#)
-    )]
-    pub verification: &'static str,
+    /// Where verification with the server stands.
+    pub verification: VerificationCode,
     /// The license server this console talks to.
     pub server_url: Option<String>,
     /// Server ID of this device.
@@ -119,13 +179,13 @@ pub struct LicenseView {
     /// End of the grace period while verification is failing (RFC 3339).
     pub grace_ends_at: Option<String>,
     /// Seconds of grace left at `now` (the UI counts down from here).
-    #[cfg_attr(test, ts(type = "number | null"))]
-    pub grace_left_secs: Option<i64>,
+    pub grace_left_secs: Option<u32>,
+    /// The server's grace period in words ("3 days"), whatever its state.
+    pub grace_period: String,
     /// When the console refreshes next (RFC 3339).
     pub next_refresh_at: Option<String>,
     /// The clock was set back by this many seconds beyond the tolerance.
-    #[cfg_attr(test, ts(type = "number | null"))]
-    pub clock_rolled_back_secs: Option<i64>,
+    pub clock_rolled_back_secs: Option<u32>,
     /// Number of licenses.
     pub license_count: u32,
     /// Number of licenses in use.
@@ -136,14 +196,10 @@ pub struct LicenseView {
     pub now: String,
 }
 
-fn status_code(status: LicenseStatus) -> &'static str {
-    match status {
-        LicenseStatus::Unlicensed => "unlicensed",
-        LicenseStatus::Licensed => "licensed",
-        LicenseStatus::RequiresRenewal { .. } => "requires_renewal",
-        LicenseStatus::ExpiredRequiresRenewal { .. } => "expired_requires_renewal",
-        LicenseStatus::Revoked => "revoked",
-    }
+/// A whole number of seconds as the UI counts them: never negative, and
+/// saturated rather than wrapped.
+fn whole_secs(d: time::Duration) -> u32 {
+    u32::try_from(d.whole_seconds().max(0)).unwrap_or(u32::MAX)
 }
 
 fn packages(account: &LicenseAccount) -> Vec<PackageRow> {
@@ -153,7 +209,8 @@ fn packages(account: &LicenseAccount) -> Vec<PackageRow> {
         .map(|p| PackageRow {
             id: p.id.clone(),
             name: p.name.clone(),
-            status: p.status.label().to_string(),
+            status: p.status.into(),
+            status_label: p.status.label().to_string(),
             verified: p.verified,
             last_verified: p.last_verified.map(rfc3339),
             valid_from: rfc3339(p.valid_from),
@@ -185,20 +242,15 @@ pub fn build(
     let account = state.account.as_ref();
     let (grace_ends_at, grace_left_secs) = match a.verification {
         Verification::GracePeriod { ends_at, left, .. } => {
-            (Some(rfc3339(ends_at)), Some(left.whole_seconds().max(0)))
+            (Some(rfc3339(ends_at)), Some(whole_secs(left)))
         }
         Verification::GraceExpired { ended_at } => (Some(rfc3339(ended_at)), Some(0)),
         _ => (None, None),
     };
     LicenseView {
-        status: status_code(a.status),
+        status: a.status.into(),
         status_label: a.status.label(),
-        verification: match a.verification {
-            Verification::Never => "never",
-            Verification::Verified { .. } => "verified",
-            Verification::GracePeriod { .. } => "grace_period",
-            Verification::GraceExpired { .. } => "grace_expired",
-        },
+        verification: a.verification.into(),
         server_url: server_url.map(str::to_string),
         server_id: account
             .map(|acc| acc.server_id.clone())
@@ -220,14 +272,50 @@ pub fn build(
         last_failure: state.last_failure.map(rfc3339),
         grace_ends_at,
         grace_left_secs,
+        grace_period: duration_in_words(time::Duration::seconds(
+            i64::try_from(state.policy.grace_period_secs).unwrap_or(i64::MAX),
+        )),
         next_refresh_at: a.next_refresh_at.map(rfc3339),
         clock_rolled_back_secs: match a.clock {
-            ClockCheck::RolledBack { by } => Some(by.whole_seconds()),
+            ClockCheck::RolledBack { by } => Some(whole_secs(by)),
             ClockCheck::Ok => None,
         },
         license_count: account.map_or(0, LicenseAccount::license_count),
         used_count: account.map_or(0, LicenseAccount::used_count),
         packages: account.map(packages).unwrap_or_default(),
         now: rfc3339(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use license_core::Policy;
+    use time::macros::datetime;
+    use time::Duration;
+
+    #[test]
+    fn the_grace_countdown_and_its_length_come_from_the_servers_policy() {
+        let verified = datetime!(2030-01-01 0:00 UTC);
+        let state = LicenseState {
+            policy: Policy {
+                grace_period_secs: 12 * 3600,
+                ..Policy::default()
+            },
+            last_verified: Some(verified),
+            last_failure: Some(verified + Duration::hours(1)),
+            consecutive_failures: 1,
+            ..LicenseState::default()
+        };
+        let view = build(&state, None, None, verified + Duration::hours(2));
+        assert_eq!(view.verification, VerificationCode::GracePeriod);
+        assert_eq!(view.grace_period, "12 hours");
+        assert_eq!(view.grace_left_secs, Some(10 * 3600));
+        let end = verified + Duration::hours(12);
+        let view = build(&state, None, None, end - Duration::seconds(1));
+        assert_eq!(view.grace_left_secs, Some(1));
+        let view = build(&state, None, None, end + Duration::seconds(1));
+        assert_eq!(view.verification, VerificationCode::GraceExpired);
+        assert_eq!(view.grace_left_secs, Some(0));
     }
 }

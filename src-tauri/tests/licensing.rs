@@ -1,15 +1,18 @@
 //! The console's licensing shell against the real license server (in
 //! process, temporary SQLite database, demo account). Tokens go to an
 //! in-memory vault here for isolation; the E2E suite uses the real keychain.
+//! The in-memory vault exists in debug builds only, and so do these tests.
+#![cfg(debug_assertions)]
 
 use std::sync::{Arc, Mutex};
 
-use license_console_lib::clock::SystemClock;
-use license_console_lib::error::CommandError;
-use license_console_lib::licensing::{Events, Licensing};
+use license_client::ClientError;
+use license_console_lib::clock::{Clock, SystemClock};
+use license_console_lib::error::{CommandError, ErrorCode};
+use license_console_lib::licensing::{AuthorizationView, Events, Licensing};
 use license_console_lib::store::StateFile;
 use license_console_lib::vault::{MemoryVault, TokenVault, VaultKey};
-use license_console_lib::view::LicenseView;
+use license_console_lib::view::{LicenseStatusCode, LicenseView, VerificationCode};
 use license_server::{demo, keys, AppState, Config, Keys, Store};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -25,7 +28,7 @@ async fn server() -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("server.sqlite");
     let store = Store::open(&db).await.expect("open");
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = SystemClock.now().unix_timestamp();
     keys::rotate(&store, now).await.expect("key");
     demo::seed(&store, now).await.expect("seed");
     let keys = Keys::load(&store, now).await.expect("keys");
@@ -98,6 +101,7 @@ impl Events for Recorder {
     fn authorization_failed(&self, error: &CommandError) {
         self.failures.lock().expect("lock").push(error.clone());
     }
+    fn authorization_waiting(&self, _view: &AuthorizationView) {}
 }
 
 async fn open(
@@ -127,7 +131,7 @@ async fn acquire(licensing: &Arc<Licensing>, server: &Server) -> (String, Licens
         .complete_authorization()
         .await
         .expect_err("not yet");
-    assert_eq!(early.code, "authorization_pending");
+    assert_eq!(early.code, ErrorCode::AuthorizationPending);
     let server_id = server.authorize(&auth.user_code).await;
     let view = licensing.complete_authorization().await.expect("licensed");
     (server_id, view)
@@ -143,10 +147,10 @@ async fn acquire_refresh_and_remove() {
     let dir = tempfile::tempdir().expect("tempdir");
     let vault = Arc::new(MemoryVault::default());
     let (licensing, events) = open(dir.path(), vault.clone(), &server.base).await;
-    assert_eq!(licensing.view().await.status, "unlicensed");
+    assert_eq!(licensing.view().await.status, LicenseStatusCode::Unlicensed);
 
     let (server_id, view) = acquire(&licensing, &server).await;
-    assert_eq!(view.status, "licensed");
+    assert_eq!(view.status, LicenseStatusCode::Licensed);
     assert_eq!(view.server_id.as_deref(), Some(server_id.as_str()));
     assert_eq!(view.organization.as_deref(), Some("Demo Store"));
     assert_eq!(view.hub_server_name.as_deref(), Some("Demo Hub"));
@@ -177,17 +181,17 @@ async fn acquire_refresh_and_remove() {
     );
 
     let removed = licensing.remove(false).await.expect("removed");
-    assert_eq!(removed.status, "unlicensed");
+    assert_eq!(removed.status, LicenseStatusCode::Unlicensed);
     assert!(vault.load(&key).expect("vault").is_none(), "tokens deleted");
     // Revoked at the server: the last refresh token no longer works.
     let client =
         license_client::LicenseClient::new(license_client::ClientConfig::new(&server.base))
             .expect("client");
     let err = client
-        .refresh(&rotated.refresh_token, OffsetDateTime::now_utc())
+        .refresh(&rotated.refresh_token, SystemClock.now())
         .await
         .expect_err("revoked");
-    assert_eq!(err.code(), "revoked");
+    assert!(matches!(err, ClientError::Revoked { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,9 +205,9 @@ async fn offline_refresh_starts_the_grace_period_and_a_restart_shows_the_cached_
 
     server.stop().await;
     let err = licensing.refresh().await.expect_err("offline");
-    assert_eq!(err.code, "offline");
+    assert_eq!(err.code, ErrorCode::Offline);
     let view = licensing.view().await;
-    assert_eq!(view.verification, "grace_period");
+    assert_eq!(view.verification, VerificationCode::GracePeriod);
     assert_eq!(
         t(view.grace_ends_at.as_deref().expect("grace end")),
         t(&verified) + time::Duration::days(3)
@@ -214,9 +218,9 @@ async fn offline_refresh_starts_the_grace_period_and_a_restart_shows_the_cached_
     // with the cached keys and the panel is there at once.
     let (restarted, _) = open(dir.path(), vault.clone(), &server.base).await;
     let view = restarted.view().await;
-    assert_eq!(view.status, "licensed");
+    assert_eq!(view.status, LicenseStatusCode::Licensed);
     assert_eq!(view.organization.as_deref(), Some("Demo Store"));
-    assert_eq!(view.verification, "grace_period");
+    assert_eq!(view.verification, VerificationCode::GracePeriod);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,9 +252,9 @@ async fn an_edited_state_file_is_not_trusted() {
 #[derive(Debug)]
 struct BehindClock(time::Duration);
 
-impl license_console_lib::clock::Clock for BehindClock {
+impl Clock for BehindClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() - self.0
+        SystemClock.now() - self.0
     }
 }
 
@@ -278,7 +282,7 @@ async fn a_clock_set_back_after_licensing_keeps_the_license_and_extends_nothing(
     .await
     .expect("open");
     let view = restarted.view().await;
-    assert_eq!(view.status, "licensed");
+    assert_eq!(view.status, LicenseStatusCode::Licensed);
     assert_eq!(view.organization.as_deref(), Some("Demo Store"));
     assert!(
         view.clock_rolled_back_secs.is_some_and(|s| s >= 86_000),

@@ -4,8 +4,11 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use license_core::clock::{Clock, SystemClock};
 use license_core::jwk::JwkSet;
+use license_core::protocol;
 use license_core::token::{verify, AccountClaims, Expectation, LicenseClaims, VerifyError};
+use license_core::wording::duration_in_words;
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -16,22 +19,38 @@ use url::Url;
 
 use crate::error::{clean, ClientError};
 use crate::secret::Secret;
+use crate::server_url::{parse_server_url, url_string};
 
 /// The License Console's OAuth client id.
-pub const DEFAULT_CLIENT_ID: &str = "license-console";
+pub const DEFAULT_CLIENT_ID: &str = protocol::CONSOLE_CLIENT_ID;
 /// Largest response body accepted from the server (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Polling interval when the server sends none (RFC 8628 section 3.2).
-pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 5;
-/// Added to the polling interval on every `slow_down` (RFC 8628 section 3.5).
-pub const SLOW_DOWN_STEP_SECS: u64 = 5;
-/// A hostile or broken server cannot make the console wait longer than this
-/// between polls, nor poll faster than once a second.
-const MAX_POLL_INTERVAL_SECS: u64 = 300;
-/// Nor keep a device code alive longer than a day.
-const MAX_DEVICE_CODE_TTL_SECS: u64 = 86_400;
-const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+use protocol::MAX_DEVICE_CODE_TTL_SECS;
+use protocol::{poll_error, DEVICE_CODE_GRANT, METADATA_PATH, REFRESH_TOKEN_GRANT};
+pub use protocol::{DEFAULT_POLL_INTERVAL_SECS, SLOW_DOWN_STEP_SECS};
+
+/// Asks a running [`LicenseClient::poll_until_granted`] to poll now (the
+/// "Complete Authorization" button), as soon as the interval allows.
+#[derive(Debug, Default)]
+pub struct PollControl {
+    poll_now: tokio::sync::Notify,
+}
+
+impl PollControl {
+    /// Polls as soon as the interval allows instead of at the next one.
+    pub fn poll_now(&self) {
+        self.poll_now.notify_one();
+    }
+}
+
+/// What [`LicenseClient::poll_until_granted`] reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollProgress {
+    /// Waiting this long before the next poll.
+    Waiting(Duration),
+    /// Polled this many times so far; the last answer was "not yet".
+    Polled(u32),
+}
 
 /// How to reach the license server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +191,7 @@ struct Inner {
     client_id: String,
     metadata: Mutex<Option<ServerMetadata>>,
     jwks: Mutex<Option<JwkSet>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for LicenseClient {
@@ -241,7 +261,16 @@ impl LicenseClient {
     /// Fails with [`ClientError::InvalidInput`] for a server URL that is not
     /// a plain `http://` or `https://` URL, or an unusable CA certificate.
     pub fn new(config: ClientConfig) -> Result<LicenseClient, ClientError> {
-        let url = normalize_server_url(&config.server_url)?;
+        LicenseClient::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// [`new`](Self::new), reading the time from `clock` (the shell's one
+    /// clock) where the client itself needs it.
+    pub fn with_clock(
+        config: ClientConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<LicenseClient, ClientError> {
+        let url = parse_server_url(&config.server_url)?;
         if config.client_id.trim().is_empty() {
             return Err(ClientError::InvalidInput {
                 reason: "The client id must not be empty.".to_owned(),
@@ -287,6 +316,7 @@ impl LicenseClient {
                 client_id: config.client_id,
                 metadata: Mutex::new(None),
                 jwks: Mutex::new(None),
+                clock,
             }),
         })
     }
@@ -376,7 +406,7 @@ impl LicenseClient {
     /// console's idea of the expiry is never later than the server's.
     pub async fn start_device_authorization(&self) -> Result<DeviceAuthorization, ClientError> {
         let metadata = self.metadata().await?;
-        let issued_at = OffsetDateTime::now_utc();
+        let issued_at = self.inner.clock.now();
         let request = self
             .inner
             .http
@@ -416,10 +446,7 @@ impl LicenseClient {
             verification_uri,
             verification_uri_complete,
             expires_in: r.expires_in.clamp(1, MAX_DEVICE_CODE_TTL_SECS),
-            interval: r
-                .interval
-                .unwrap_or(DEFAULT_POLL_INTERVAL_SECS)
-                .clamp(1, MAX_POLL_INTERVAL_SECS),
+            interval: protocol::poll_interval(r.interval),
             issued_at,
         };
         tracing::info!(
@@ -431,13 +458,26 @@ impl LicenseClient {
         Ok(auth)
     }
 
-    /// A URL the console will show and open in a browser: http(s) only.
+    /// A URL the console will show and open in a browser: http(s) only, and
+    /// on the license server's own origin (scheme, host and port), so a
+    /// server answer can never send the admin to another site to type codes
+    /// or passwords.
     fn browser_url(&self, value: &str, name: &str) -> Result<String, ClientError> {
         let url = Url::parse(value)
             .map_err(|_| ClientError::protocol(format!("the {name} is not a URL")))?;
         if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
             return Err(ClientError::protocol(format!(
                 "the {name} is not an http(s) URL"
+            )));
+        }
+        let server = Url::parse(&self.inner.server_url)
+            .map_err(|_| ClientError::protocol("the server URL is not a URL"))?;
+        if url.origin() != server.origin() {
+            return Err(ClientError::protocol(format!(
+                "the {name} is on another site ({}), and the console opens only pages of its \
+                 license server ({})",
+                clean(&url.origin().ascii_serialization()),
+                server.origin().ascii_serialization()
             )));
         }
         Ok(url.to_string())
@@ -472,10 +512,10 @@ impl LicenseClient {
         }
         match oauth_error(&reply) {
             Some(e) if reply.status.is_client_error() => match e.error.as_str() {
-                "authorization_pending" => Ok(PollOutcome::Pending),
-                "slow_down" => Ok(PollOutcome::SlowDown),
-                "access_denied" => Err(ClientError::Denied),
-                "expired_token" | "invalid_grant" => Err(ClientError::CodeExpired),
+                poll_error::AUTHORIZATION_PENDING => Ok(PollOutcome::Pending),
+                poll_error::SLOW_DOWN => Ok(PollOutcome::SlowDown),
+                poll_error::ACCESS_DENIED => Err(ClientError::Denied),
+                poll_error::EXPIRED_TOKEN | "invalid_grant" => Err(ClientError::CodeExpired),
                 _ => Err(ClientError::protocol(format!(
                     "the token endpoint refused the device code ({})",
                     e.describe()
@@ -516,32 +556,73 @@ impl LicenseClient {
         clock: impl Fn() -> OffsetDateTime + Send + Sync,
         mut on_wait: impl FnMut(Duration) + Send,
     ) -> Result<TokenSet, ClientError> {
-        let mut interval = auth.interval.clamp(1, MAX_POLL_INTERVAL_SECS);
+        let control = PollControl::default();
+        self.poll_until_granted(auth, &cancel, &control, clock, |progress| {
+            if let PollProgress::Waiting(wait) = progress {
+                on_wait(wait);
+            }
+        })
+        .await
+    }
+
+    /// The one device-code polling loop (RFC 8628 §3.5), which every other
+    /// waits on: polls every `interval` seconds, [`SLOW_DOWN_STEP_SECS`] more
+    /// after each `slow_down` (at most [`protocol::MAX_POLL_INTERVAL_SECS`]), sooner
+    /// when asked through [`PollControl::poll_now`] but never faster than
+    /// the interval allows, and stops as
+    /// [`wait_for_tokens`](Self::wait_for_tokens) says. `clock` is read
+    /// before each wait and each poll; granted tokens are verified at it.
+    pub async fn poll_until_granted(
+        &self,
+        auth: &DeviceAuthorization,
+        cancel: &CancellationToken,
+        control: &PollControl,
+        clock: impl Fn() -> OffsetDateTime + Send + Sync,
+        mut on_progress: impl FnMut(PollProgress) + Send,
+    ) -> Result<TokenSet, ClientError> {
+        let mut interval = Duration::from_secs(protocol::poll_interval(Some(auth.interval)));
+        let mut last_poll: Option<tokio::time::Instant> = None;
+        let mut polls = 0u32;
         loop {
             let left = auth.expires_at() - clock();
             if left <= time::Duration::ZERO {
                 return Err(ClientError::CodeExpired);
             }
             // Never sleep past the expiry: wake up to report it on time.
-            let wait = Duration::from_secs(interval)
-                .min(Duration::try_from(left).unwrap_or(Duration::ZERO));
-            on_wait(wait);
+            let wait = interval.min(Duration::try_from(left).unwrap_or(Duration::ZERO));
+            on_progress(PollProgress::Waiting(wait));
             tokio::select! {
                 _ = cancel.cancelled() => return Err(ClientError::Cancelled),
                 _ = tokio::time::sleep(wait) => {}
+                _ = control.poll_now.notified() => {
+                    // Asked to poll now: still never faster than the interval.
+                    let since = last_poll.map(|l| l.elapsed()).unwrap_or(interval);
+                    if since < interval {
+                        tokio::select! {
+                            _ = cancel.cancelled() => return Err(ClientError::Cancelled),
+                            _ = tokio::time::sleep(interval - since) => {}
+                        }
+                    }
+                }
             }
+            last_poll = Some(tokio::time::Instant::now());
             let outcome = tokio::select! {
                 _ = cancel.cancelled() => return Err(ClientError::Cancelled),
                 outcome = self.poll_once(auth, clock()) => outcome?,
             };
+            polls = polls.saturating_add(1);
             match outcome {
                 PollOutcome::Granted(tokens) => return Ok(tokens),
                 PollOutcome::Pending => {}
                 PollOutcome::SlowDown => {
-                    interval = (interval + SLOW_DOWN_STEP_SECS).min(MAX_POLL_INTERVAL_SECS);
-                    tracing::debug!(interval, "slow_down: polling less often");
+                    interval = Duration::from_secs(protocol::slowed_down(interval.as_secs()));
+                    tracing::debug!(
+                        interval = interval.as_secs(),
+                        "slow_down: polling less often"
+                    );
                 }
             }
+            on_progress(PollProgress::Polled(polls));
         }
     }
 
@@ -558,7 +639,7 @@ impl LicenseClient {
     ) -> Result<TokenSet, ClientError> {
         let metadata = self.metadata().await?;
         let request = self.inner.http.post(&metadata.token_endpoint).form(&[
-            ("grant_type", "refresh_token"),
+            ("grant_type", REFRESH_TOKEN_GRANT),
             ("refresh_token", refresh_token.expose()),
             ("client_id", self.inner.client_id.as_str()),
         ]);
@@ -900,7 +981,7 @@ fn verify_error(what: &str, e: VerifyError, now: OffsetDateTime) -> ClientError 
                 valid_from: at
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_else(|_| at.to_string()),
-                behind: in_words(at - now),
+                behind: duration_in_words(at - now),
             }
         }
         other => format!(
@@ -909,47 +990,6 @@ fn verify_error(what: &str, e: VerifyError, now: OffsetDateTime) -> ClientError 
         ),
     };
     ClientError::protocol(reason)
-}
-
-/// A duration in the largest whole unit: "45 seconds", "3 hours", "2 days".
-fn in_words(d: time::Duration) -> String {
-    let secs = d.whole_seconds().max(0);
-    let (n, unit) = match secs {
-        s if s >= 2 * 86_400 => (s / 86_400, "days"),
-        s if s >= 2 * 3_600 => (s / 3_600, "hours"),
-        s if s >= 2 * 60 => (s / 60, "minutes"),
-        s => (s, "seconds"),
-    };
-    format!("{n} {unit}")
-}
-
-/// `http(s)://host[:port][/path]`, lower-cased and without a trailing slash.
-fn normalize_server_url(input: &str) -> Result<Url, ClientError> {
-    let bad = |why: &str| ClientError::InvalidInput {
-        reason: format!(
-            "The license server URL {:?} is not valid: {why}. Enter a URL like \
-             https://licenses.example.com.",
-            clean(input)
-        ),
-    };
-    let url = Url::parse(input.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("it must start with https:// or http://"));
-    }
-    if !url.has_host() {
-        return Err(bad("it has no host name"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("it must not contain a user name or password"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("it must not contain ? or #"));
-    }
-    Ok(url)
-}
-
-fn url_string(url: &Url) -> String {
-    url.as_str().trim_end_matches('/').to_owned()
 }
 
 fn saturating_i64(v: u64) -> i64 {
@@ -996,6 +1036,32 @@ mod tests {
             let e = LicenseClient::new(ClientConfig::new(input)).unwrap_err();
             assert_eq!(e.code(), "invalid_input", "{input}");
             assert!(e.to_string().contains("is not valid"), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_the_license_servers_own_pages_are_opened() {
+        let client = LicenseClient::new(ClientConfig::new("https://licenses.example.com")).unwrap();
+        for ok in [
+            "https://licenses.example.com/device",
+            "https://LICENSES.example.com:443/device?user_code=ABCD-EFGH",
+        ] {
+            assert!(client.browser_url(ok, "verification_uri").is_ok(), "{ok}");
+        }
+        for other in [
+            "https://evil.example/device",
+            "http://licenses.example.com/device",
+            "https://licenses.example.com:8443/device",
+            "https://licenses.example.com.evil.example/device",
+            "https://user@evil.example/device",
+        ] {
+            let e = client.browser_url(other, "verification_uri").unwrap_err();
+            assert_eq!(e.code(), "protocol", "{other}");
+            assert!(
+                e.to_string()
+                    .contains("opens only pages of its license server"),
+                "{other}: {e}"
+            );
         }
     }
 

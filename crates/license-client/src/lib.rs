@@ -43,13 +43,16 @@
 mod client;
 mod error;
 mod secret;
+mod server_url;
 
 pub use client::{
-    ClientConfig, DeviceAuthorization, LicenseClient, LicenseDocument, PollOutcome, ServerMetadata,
-    TokenSet, DEFAULT_CLIENT_ID, DEFAULT_POLL_INTERVAL_SECS, MAX_BODY_BYTES, SLOW_DOWN_STEP_SECS,
+    ClientConfig, DeviceAuthorization, LicenseClient, LicenseDocument, PollControl, PollOutcome,
+    PollProgress, ServerMetadata, TokenSet, DEFAULT_CLIENT_ID, DEFAULT_POLL_INTERVAL_SECS,
+    MAX_BODY_BYTES, SLOW_DOWN_STEP_SECS,
 };
 pub use error::ClientError;
 pub use secret::Secret;
+pub use server_url::normalize_server_url;
 
 /// Re-exported so callers need not depend on `tokio-util` for cancelling
 /// [`LicenseClient::wait_for_tokens`].

@@ -8,6 +8,11 @@
 //! - [`mod@assess`]: status, verification and grace period, token expiry, next
 //!   refresh and clock rollback, as pure functions of the state and `now`.
 //! - [`notice`]: which notifications are owed now, delivered once each.
+//! - [`anchor`]: the server's keys as pinned, and how they may change.
+//! - [`clock`]: the one [`Clock`] trait the shells read the time from.
+//! - [`protocol`]: the OAuth constants client and server share.
+//! - [`seal`]: the MAC over the console's own state file.
+//! - [`wording`]: durations in words, one wording everywhere.
 //!
 //! A shell reads the clock once per tick and passes it in:
 //!
@@ -33,16 +38,22 @@
 
 #![warn(missing_docs)]
 
+pub mod anchor;
 pub mod assess;
+pub mod clock;
 pub mod jwk;
 pub mod model;
 pub mod notice;
+pub mod protocol;
+pub mod seal;
 pub mod token;
+pub mod wording;
 
 pub use assess::{
     assess, check_clock, next_refresh, Assessment, ClockCheck, LicenseState, LicenseStatus,
     TokenExpiry, Verification,
 };
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use jwk::{key_id, Jwk, JwkSet, KeyRing};
 pub use model::{
     Assignment, AssignmentKind, License, LicenseAccount, LicenseKind, LicensePackage,

@@ -34,6 +34,7 @@ use time::macros::format_description;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::assess::{assess, ClockCheck, LicenseState, LicenseStatus, Verification};
+use crate::wording::duration_in_words;
 
 /// What a notice is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -207,7 +208,7 @@ pub fn notices_due(
                     "The system clock is about {} behind a time this server has already seen. \
                      Licensing keeps counting from the later time, so the grace period and the \
                      token expiry are not extended. Correct the clock.",
-                    human(by)
+                    duration_in_words(by)
                 ),
             )],
             delivered,
@@ -267,7 +268,7 @@ fn grace_family(
                      (in about {}); after that the service may stop. Connect this server to the \
                      internet or refresh the license.",
                     date(ends_at),
-                    human(ends_at - eff)
+                    duration_in_words(ends_at - eff)
                 ),
             ));
         }
@@ -309,7 +310,7 @@ fn token_family(state: &LicenseState, eff: OffsetDateTime) -> Vec<Notice> {
                     "The license token expires on {} (in about {}). Connect this server to the \
                      internet so it can get a new license token from the authorization server.",
                     date(expires_at),
-                    human(expires_at - eff)
+                    duration_in_words(expires_at - eff)
                 ),
             ));
         }
@@ -360,7 +361,7 @@ fn renewal_family(state: &LicenseState, eff: OffsetDateTime) -> Vec<Notice> {
                      authorization server.",
                     account.organization,
                     date(deadline),
-                    human(deadline - eff)
+                    duration_in_words(deadline - eff)
                 ),
             ));
         }
@@ -408,23 +409,4 @@ const DATE: &[FormatItem<'static>] =
 fn date(t: OffsetDateTime) -> String {
     let utc = t.to_offset(UtcOffset::UTC);
     utc.format(DATE).unwrap_or_else(|_| utc.to_string())
-}
-
-/// A span in words, rounded down: "3 days", "1 hour", "less than a minute".
-fn human(d: Duration) -> String {
-    let s = d.whole_seconds().max(0);
-    let (n, unit) = if s >= 86_400 {
-        (s / 86_400, "day")
-    } else if s >= 3_600 {
-        (s / 3_600, "hour")
-    } else if s >= 60 {
-        (s / 60, "minute")
-    } else {
-        return "less than a minute".to_owned();
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
 }

@@ -25,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::Duration;
 
+use license_server::approval::{self, Decision};
 use license_server::{demo, secrets, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -435,6 +436,9 @@ async fn bench(duration: Duration) {
             db_path.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
+            // Every request comes from this one address.
+            "--device-authorizations-per-address",
+            "4000000000",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -478,10 +482,17 @@ async fn bench(duration: Duration) {
             .await
             .unwrap()
             .unwrap();
-        assert!(store
-            .decide_device_code(pending.id, true, Some(device_id), None, now)
-            .await
-            .unwrap());
+        let device = store.device(device_id).await.unwrap().unwrap();
+        let decision = Decision {
+            org_id: org.id,
+            code: &pending,
+            target: approval::Target::Existing(device),
+            approve: true,
+            user_id: None,
+            actor: "bench",
+            now,
+        };
+        assert!(approval::decide(&store, decision).await.unwrap().is_some());
         let t: Tokens = http
             .post(format!("{base}/oauth/token"))
             .form(&[

@@ -15,9 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use license_core::model::{
-    Assignment, AssignmentKind, License, LicenseAccount, LicenseKind, LicensePackage, PackageStatus,
-};
+use license_core::model::{LicenseAccount, LicensePackage};
 use license_core::token::{
     encode, verify, AccountClaims, Expectation, LicenseClaims, LICENSE_DOCUMENT_TYP,
 };
@@ -26,7 +24,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::store::{AssignmentRow, Org, Package, PackageLicense};
+use crate::store::{to_time, Org};
 use crate::{secrets, AppState, CONSOLE_CLIENT_ID};
 
 pub fn routes() -> Router<AppState> {
@@ -58,8 +56,9 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// After any revocation: every token is checked against the database again.
-    pub fn revoke_chain(&self, _chain_id: i64) {
+    /// After any revocation: every token is checked against the database
+    /// again (a cached token does not say which chain it belongs to).
+    pub fn chain_revoked(&self) {
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -72,10 +71,7 @@ impl Cache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.chain_revoked();
     }
 }
 
@@ -230,10 +226,9 @@ async fn org_account(state: &AppState, org_id: i64) -> Result<Arc<OrgAccount>> {
         .org(org_id)
         .await?
         .ok_or_else(|| Error::InvalidToken("unknown organization".into()))?;
-    let (packages, licenses, assignments) = state.db.packages(org_id).await?;
     let account = Arc::new(OrgAccount {
         org,
-        packages: build_packages(&packages, &licenses, &assignments),
+        packages: state.db.license_packages(org_id).await?,
     });
     state
         .cache
@@ -264,66 +259,4 @@ fn note_last_seen(state: &AppState, device_id: i64, now: i64) {
             tracing::warn!(error = %e, "recording last seen failed");
         }
     });
-}
-
-pub fn to_time(unix: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(unix).ok()
-}
-
-pub fn package_status(s: &str) -> PackageStatus {
-    match s {
-        "suspended" => PackageStatus::Suspended,
-        "revoked" => PackageStatus::Revoked,
-        _ => PackageStatus::Active,
-    }
-}
-
-/// Rows -> the license model. Kinds in the model's display order.
-pub fn build_packages(
-    packages: &[Package],
-    licenses: &[PackageLicense],
-    assignments: &[AssignmentRow],
-) -> Vec<LicensePackage> {
-    packages
-        .iter()
-        .map(|p| {
-            let mut rows: Vec<&PackageLicense> =
-                licenses.iter().filter(|l| l.package_id == p.id).collect();
-            rows.sort_by_key(|l| LicenseKind::from_wire(&l.kind));
-            let licenses = rows
-                .into_iter()
-                .map(|l| {
-                    let assigned: Vec<Assignment> = assignments
-                        .iter()
-                        .filter(|a| a.package_id == p.id && a.kind == l.kind)
-                        .map(|a| Assignment {
-                            name: a.name.clone(),
-                            kind: if a.assignment_kind == "object" {
-                                AssignmentKind::Object
-                            } else {
-                                AssignmentKind::Agent
-                            },
-                        })
-                        .collect();
-                    License {
-                        kind: LicenseKind::from_wire(&l.kind),
-                        total: u32::try_from(l.total).unwrap_or(0),
-                        used: u32::try_from(assigned.len()).unwrap_or(u32::MAX),
-                        assignments: assigned,
-                    }
-                })
-                .collect();
-            let status = package_status(&p.status);
-            LicensePackage {
-                id: format!("PKG-{:05}", p.id),
-                name: p.name.clone(),
-                status,
-                verified: status == PackageStatus::Active,
-                last_verified: None,
-                valid_from: to_time(p.valid_from).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                valid_until: to_time(p.valid_until).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                licenses,
-            }
-        })
-        .collect()
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::store::{OrgInput, Store};
+use crate::approval::{self, Decision, Target};
+use crate::store::{NewAudit, OrgInput, Store};
 use crate::{demo, keys, secrets, AppState, Config, Keys, ServeArgs, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +25,8 @@ pub enum CliError {
 }
 
 fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    use crate::Clock;
+    crate::SystemClock.now().unix_timestamp()
 }
 
 /// `serve`: binds, prints `listening on http://IP:PORT`, serves until Ctrl-C.
@@ -143,17 +145,31 @@ pub async fn init(
 pub async fn rotate_keys(db: &Path) -> Result<String, CliError> {
     let store = Store::open(db).await?;
     let kid = keys::rotate(&store, now()).await?;
-    store
-        .audit(
-            now(),
-            "cli",
-            None,
-            "keys.rotated",
-            &format!("new signing key {kid}"),
-        )
-        .await?;
-    store.close().await;
+    audit_and_close(store, "keys.rotated", format!("new signing key {kid}")).await?;
     Ok(kid)
+}
+
+/// `keys rotate-successor`. Returns the new key's id.
+pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
+    let store = Store::open(db).await?;
+    let id = keys::rotate_successor_key(&store, now()).await?;
+    let detail = format!("new refresh-successor key {id}");
+    audit_and_close(store, "keys.successor_rotated", detail).await?;
+    Ok(id)
+}
+
+/// Writes what a key command did to the audit log, then closes the store.
+async fn audit_and_close(store: Store, action: &str, detail: String) -> Result<(), CliError> {
+    let entry = NewAudit {
+        at: now(),
+        actor: "cli",
+        org_id: None,
+        action,
+        detail,
+    };
+    store.audit(&entry).await?;
+    store.close().await;
+    Ok(())
 }
 
 /// `device authorize`: the Authorize Device page for scripts.
@@ -205,31 +221,24 @@ pub async fn authorize_device(
         ),
         None => None,
     };
-    if !store
-        .decide_device_code(
-            pending.id,
-            true,
-            Some(device.id),
-            user.as_ref().map(|u| u.id),
+    let decided = approval::decide(
+        &store,
+        Decision {
+            org_id: org.id,
+            code: &pending,
+            target: Target::Existing(device),
+            approve: true,
+            user_id: user.as_ref().map(|u| u.id),
+            actor: user.as_ref().map_or("cli", |u| u.email.as_str()),
             now,
-        )
-        .await?
-    {
-        return Err(CliError::Usage(
-            "the authorization is no longer pending".into(),
-        ));
-    }
-    let actor = user.map(|u| u.email).unwrap_or_else(|| "cli".into());
-    let detail = format!(
-        "authorized device \"{}\" ({})",
-        device.name, device.server_id
-    );
-    store
-        .audit(now, &actor, Some(org.id), "device.authorized", &detail)
-        .await?;
+        },
+    )
+    .await?
+    .ok_or_else(|| CliError::Usage("the authorization is no longer pending".into()))?;
     store.close().await;
+    let server_id = decided.server_id.unwrap_or_default();
     Ok(format!(
-        "authorized {} ({}) in {}",
-        device.name, device.server_id, org.name
+        "authorized {} ({server_id}) in {}",
+        decided.name, org.name
     ))
 }

@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Minimum polling interval of the token endpoint.
     #[arg(long, env = "LICENSE_SERVER_POLL_INTERVAL_SECS", default_value_t = 5)]
     pub poll_interval_secs: u64,
+    /// Device authorizations one client address may start per 15 minutes
+    /// (each is a device code kept until it expires). Raise it for a load
+    /// test from one address.
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_DEVICE_AUTHORIZATIONS_PER_ADDRESS",
+        default_value_t = 100
+    )]
+    pub device_authorizations_per_address: u32,
     /// Policy sent to consoles: how often to refresh the license.
     #[arg(
         long,
@@ -69,6 +78,8 @@ pub struct Config {
     pub refresh_token_ttl_secs: i64,
     pub device_code_ttl_secs: i64,
     pub poll_interval_secs: i64,
+    /// Device authorizations one client address may start per 15 minutes.
+    pub device_authorizations_per_address: u32,
     /// A client that lost a refresh response may retry with the previous
     /// refresh token this long and receives the same new pair.
     pub refresh_retry_window_secs: i64,
@@ -84,6 +95,7 @@ impl Config {
             refresh_token_ttl_secs: 7_776_000,
             device_code_ttl_secs: 900,
             poll_interval_secs: 5,
+            device_authorizations_per_address: 100,
             refresh_retry_window_secs: 120,
             policy: Policy::default(),
         }
@@ -105,6 +117,7 @@ impl Config {
             refresh_token_ttl_secs: clamp(args.refresh_token_ttl_secs),
             device_code_ttl_secs: clamp(args.device_code_ttl_secs),
             poll_interval_secs: clamp(args.poll_interval_secs),
+            device_authorizations_per_address: args.device_authorizations_per_address.max(1),
             policy,
             ..Config::new(issuer)
         }

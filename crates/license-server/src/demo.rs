@@ -1,9 +1,9 @@
 //! The demo account: a store chain with devices, a hub server and license
 //! packages of every license kind.
 
-use license_core::model::{AssignmentKind, LicenseKind};
+use license_core::model::LicenseKind;
 
-use crate::store::{OrgInput, Store};
+use crate::store::{NewAudit, OrgInput, Store};
 use crate::{keys, secrets};
 
 pub const DEMO_ORG: &str = "Demo Store";
@@ -97,12 +97,8 @@ pub async fn seed(store: &Store, now: i64) -> Result<Option<String>, crate::Erro
             .await?;
         for (kind, total, assigned) in licenses {
             store.set_license_total(id, kind.as_str(), *total).await?;
-            let to = match kind.assigned_to() {
-                Some(AssignmentKind::Object) => "object",
-                _ => "agent",
-            };
             for who in *assigned {
-                store.add_assignment(id, kind.as_str(), who, to).await?;
+                store.add_assignment(id, kind, who).await?;
             }
         }
     }
@@ -111,13 +107,13 @@ pub async fn seed(store: &Store, now: i64) -> Result<Option<String>, crate::Erro
     let user = store.create_user(DEMO_ADMIN, &hash, now).await?;
     store.add_member(user, org_id).await?;
     store
-        .audit(
-            now,
-            "system",
-            Some(org_id),
-            "account.created",
-            "demo account seeded",
-        )
+        .audit(&NewAudit {
+            at: now,
+            actor: "system",
+            org_id: Some(org_id),
+            action: "account.created",
+            detail: "demo account seeded".into(),
+        })
         .await?;
     Ok(Some(password))
 }

@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use license_core::protocol::poll_error;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +67,10 @@ impl Error {
             Error::InvalidClient(_) => "invalid_client",
             Error::InvalidGrant(_) => "invalid_grant",
             Error::UnsupportedGrantType(_) => "unsupported_grant_type",
-            Error::AuthorizationPending => "authorization_pending",
-            Error::SlowDown(_) => "slow_down",
-            Error::AccessDenied => "access_denied",
-            Error::ExpiredToken => "expired_token",
+            Error::AuthorizationPending => poll_error::AUTHORIZATION_PENDING,
+            Error::SlowDown(_) => poll_error::SLOW_DOWN,
+            Error::AccessDenied => poll_error::ACCESS_DENIED,
+            Error::ExpiredToken => poll_error::EXPIRED_TOKEN,
             Error::InvalidToken(_) => "invalid_token",
             Error::NotFound => "not_found",
             Error::PayloadTooLarge => "request_too_large",

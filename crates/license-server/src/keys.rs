@@ -11,7 +11,7 @@ use rand::rngs::OsRng;
 use serde::Serialize;
 
 use crate::store::{KeyRow, Store};
-use crate::AppState;
+use crate::{secrets, AppState};
 
 #[derive(Clone)]
 pub struct Keys(
@@ -30,6 +30,8 @@ pub struct KeyRing {
     pub jwks: JwkSet,
     /// Pre-rendered JWKS document.
     pub jwks_json: String,
+    /// Refresh-successor keys, newest first (never empty).
+    successor_keys: Vec<[u8; 32]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +45,21 @@ pub enum KeyError {
 }
 
 impl KeyRing {
-    pub fn from_rows(rows: &[KeyRow], now: i64) -> Result<KeyRing, KeyError> {
+    pub fn from_rows(
+        rows: &[KeyRow],
+        successor_rows: &[Vec<u8>],
+        now: i64,
+    ) -> Result<KeyRing, KeyError> {
+        let successor_keys = successor_rows
+            .iter()
+            .map(|k| {
+                <[u8; 32]>::try_from(k.as_slice())
+                    .map_err(|_| KeyError::Corrupt("a refresh-successor key".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if successor_keys.is_empty() {
+            return Err(KeyError::NoKey);
+        }
         let mut by_kid = HashMap::new();
         let mut jwks = JwkSet::default();
         let mut current = None;
@@ -77,6 +93,7 @@ impl KeyRing {
             by_kid,
             jwks,
             jwks_json,
+            successor_keys,
         })
     }
 
@@ -85,11 +102,36 @@ impl KeyRing {
     pub fn signing_key(&self, kid: &str) -> Option<&SigningKey> {
         self.by_kid.get(kid)
     }
+
+    /// The refresh token that follows `previous`, derived with the newest
+    /// refresh-successor key.
+    pub fn successor(&self, previous: &str) -> String {
+        secrets::successor_refresh_token(&self.successor_keys[0], previous)
+    }
+
+    /// Every token that may have followed `previous`: derived with each
+    /// refresh-successor key, newest first, then as servers before keyed
+    /// successors derived it. For recognizing a retried exchange.
+    pub fn successor_candidates<'a>(
+        &'a self,
+        previous: &'a str,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.successor_keys
+            .iter()
+            .map(move |key| secrets::successor_refresh_token(key, previous))
+            .chain(std::iter::once(secrets::legacy_successor_refresh_token(
+                previous,
+            )))
+    }
 }
 
 impl Keys {
     pub async fn load(store: &Store, now: i64) -> Result<Keys, KeyError> {
-        let ring = KeyRing::from_rows(&store.keys().await?, now)?;
+        // A database from before keyed successors gets its first key here.
+        store
+            .ensure_successor_key(&secrets::random_key(), now)
+            .await?;
+        let ring = load_ring(store, now).await?;
         Ok(Keys(Arc::new(RwLock::new(Arc::new(ring))), Arc::default()))
     }
 
@@ -114,10 +156,20 @@ impl Keys {
 
     /// Re-reads the keys (after `keys rotate` from another process).
     pub async fn reload(&self, store: &Store, now: i64) -> Result<(), KeyError> {
-        let ring = KeyRing::from_rows(&store.keys().await?, now)?;
+        let ring = load_ring(store, now).await?;
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ring);
         Ok(())
     }
+}
+
+async fn load_ring(store: &Store, now: i64) -> Result<KeyRing, KeyError> {
+    KeyRing::from_rows(&store.keys().await?, &store.successor_keys().await?, now)
+}
+
+/// Creates a new refresh-successor key that derives successors from now on
+/// (older keys stay, for retried exchanges). Returns its id.
+pub async fn rotate_successor_key(store: &Store, now: i64) -> Result<i64, KeyError> {
+    Ok(store.add_successor_key(&secrets::random_key(), now).await?)
 }
 
 /// Creates a new signing key that signs from now on. Returns its key id.

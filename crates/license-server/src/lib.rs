@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod approval;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -26,11 +27,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ServeArgs};
@@ -39,7 +44,7 @@ pub use keys::Keys;
 pub use store::Store;
 
 /// The OAuth client id of the License Console (a public client).
-pub const CONSOLE_CLIENT_ID: &str = "license-console";
+pub use license_core::protocol::CONSOLE_CLIENT_ID;
 
 /// Largest request body accepted by the OAuth and API routes.
 pub const API_BODY_LIMIT: usize = 16 * 1024;
@@ -77,13 +82,42 @@ impl AppState {
     }
 }
 
+/// The admin pages' Content Security Policy: inline styles and scripts of
+/// the server's own templates only, forms posted to the server only, never
+/// framed.
+/// No script at all (`default-src 'none'` covers `script-src`): the pages
+/// work without one, so no name or text can ever become code.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// The whole HTTP surface.
+///
+/// Cross-cutting behaviour is layered here, not repeated in handlers:
+/// body limits, the request timeout, the admin pages' security headers, and
+/// request tracing (method, path without query, status, latency: never a
+/// header, a query or a body, so no token or secret reaches the log).
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(oauth::routes())
         .merge(api::routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let pages = admin::routes().layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    let pages = admin::routes()
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
     Router::new()
         .merge(api)
         .merge(pages)
@@ -92,6 +126,29 @@ pub fn app(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // One span per request with its method and path (the query is left
+        // out: it may hold a user code), one event per response.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _: &Span| {
+                    tracing::info!(status = response.status().as_u16(), ?latency, "response");
+                })
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
         .with_state(state)
 }
 

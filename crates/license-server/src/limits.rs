@@ -1,5 +1,6 @@
-//! In-memory attempt limits: sign-in (per address and per account) and
-//! user-code entry (per session and per address).
+//! In-memory attempt limits: sign-in (per address and per account),
+//! user-code entry (per session and per address), and device authorizations
+//! started (per address: each keeps a row until its code expires).
 //!
 //! A mistyped user code cannot be attributed to a device code, so instead of
 //! locking a device code (RFC 8628 §5.1) entry is locked for the caller: after
@@ -18,6 +19,7 @@ pub const LOCK_SECS: i64 = 15 * 60;
 pub struct Limits {
     pub sign_in: Limiter,
     pub user_code: Limiter,
+    pub device_authorization: Limiter,
 }
 
 #[derive(Debug, Default)]

@@ -57,6 +57,12 @@ enum KeysCommand {
         #[arg(long, env = "LICENSE_SERVER_DB")]
         db: PathBuf,
     },
+    /// New refresh-successor key (the secret that derives each refresh
+    /// token from the one before) from now on; live token chains go on.
+    RotateSuccessor {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +112,12 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let kid = cli::rotate_keys(&db).await?;
             println!("new signing key {kid}; running servers pick it up within 30 s");
+        }
+        Command::Keys {
+            command: KeysCommand::RotateSuccessor { db },
+        } => {
+            let id = cli::rotate_successor_key(&db).await?;
+            println!("new refresh-successor key {id}; running servers pick it up within 30 s");
         }
         Command::Device {
             command:

@@ -11,16 +11,22 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::admin::ClientAddr;
 use crate::error::{Error, Result};
 use crate::secrets;
-use crate::store::{Exchanged, NewTokens, TokenSubject};
+use crate::store::{
+    Consumed, DeviceCodeStatus, Exchanged, NewAudit, NewTokens, RefreshRow, TokenSubject,
+};
 use crate::{AppState, CONSOLE_CLIENT_ID};
 
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub use license_core::protocol::DEVICE_CODE_GRANT;
+use license_core::protocol::{
+    GRANT_TYPES, METADATA_PATH, REFRESH_TOKEN_GRANT, SLOW_DOWN_STEP_SECS,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route(METADATA_PATH, get(metadata))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/oauth/device_authorization", post(device_authorization))
         .route("/oauth/token", post(token))
@@ -78,7 +84,7 @@ async fn metadata(State(state): State<AppState>) -> Response {
         "revocation_endpoint": c.url("/oauth/revoke"),
         "jwks_uri": c.url("/.well-known/jwks.json"),
         "license_endpoint": c.url("/api/v1/license"),
-        "grant_types_supported": [DEVICE_CODE_GRANT, "refresh_token"],
+        "grant_types_supported": GRANT_TYPES,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
@@ -107,6 +113,7 @@ struct DeviceAuthorizationForm {
 
 async fn device_authorization(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     OAuthForm(form): OAuthForm<DeviceAuthorizationForm>,
 ) -> Result<Response> {
     check_client(required(&form.client_id, "client_id")?)?;
@@ -115,6 +122,13 @@ async fn device_authorization(
     }
     let now = state.now();
     let cfg = &state.config;
+    // Each authorization is a row until its code expires: bounded per
+    // address, counted before anything is stored.
+    let started = &state.limits.device_authorization;
+    started
+        .check(&addr, cfg.device_authorizations_per_address, now)
+        .map_err(Error::TooManyRequests)?;
+    started.fail(&addr, now);
     let device_code = secrets::random_token();
     let expires_at = now + cfg.device_code_ttl_secs;
     for _ in 0..8 {
@@ -168,7 +182,7 @@ async fn token(
 ) -> Result<Response> {
     let response = match required(&form.grant_type, "grant_type")? {
         DEVICE_CODE_GRANT => device_code_grant(&state, &form).await?,
-        "refresh_token" => refresh_grant(&state, &form).await?,
+        REFRESH_TOKEN_GRANT => refresh_grant(&state, &form).await?,
         other => {
             let shown: String = other.chars().take(64).collect();
             return Err(Error::UnsupportedGrantType(format!(
@@ -194,19 +208,18 @@ async fn device_code_grant(state: &AppState, form: &TokenForm) -> Result<TokenRe
             "device_code was issued to another client".into(),
         ));
     }
-    if code.status == "used" {
-        return Err(Error::InvalidGrant(
-            "device_code has already been used".into(),
-        ));
+    let already_used = || Error::InvalidGrant("device_code has already been used".into());
+    if code.status == DeviceCodeStatus::Used {
+        return Err(already_used());
     }
     if now >= code.expires_at {
         return Err(Error::ExpiredToken);
     }
     // RFC 8628 §3.5: polling faster than the interval earns slow_down and a
-    // 5 second longer interval for every later request.
+    // longer interval for every later request.
     if let Some(last) = code.last_poll_at {
         if now - last < code.interval_secs {
-            let interval = code.interval_secs + 5;
+            let interval = code.interval_secs + SLOW_DOWN_STEP_SECS as i64;
             state.db.record_poll(code.id, now, interval).await?;
             return Err(Error::SlowDown(interval));
         }
@@ -215,18 +228,24 @@ async fn device_code_grant(state: &AppState, form: &TokenForm) -> Result<TokenRe
         .db
         .record_poll(code.id, now, code.interval_secs)
         .await?;
-    match code.status.as_str() {
-        "pending" => Err(Error::AuthorizationPending),
-        "denied" => Err(Error::AccessDenied),
-        "approved" => {
+    match code.status {
+        DeviceCodeStatus::Pending => Err(Error::AuthorizationPending),
+        DeviceCodeStatus::Denied => Err(Error::AccessDenied),
+        DeviceCodeStatus::Used => Err(already_used()),
+        DeviceCodeStatus::Approved => {
             let device_id = code
                 .device_id
                 .ok_or_else(|| Error::internal("approved code without device"))?;
-            let chain = state
+            let chain = match state
                 .db
                 .consume_device_code(code.id, device_id, client_id, now)
                 .await?
-                .ok_or_else(|| Error::InvalidGrant("device_code has already been used".into()))?;
+            {
+                Consumed::Chain(chain) => chain,
+                Consumed::AlreadyUsed => return Err(already_used()),
+                // Revoked after approval: the admin's later word stands.
+                Consumed::DeviceRevoked => return Err(Error::AccessDenied),
+            };
             let subject = state
                 .db
                 .token_subject(device_id)
@@ -236,7 +255,6 @@ async fn device_code_grant(state: &AppState, form: &TokenForm) -> Result<TokenRe
             let issued = issue(state, chain, &subject, client_id, &refresh, None, now).await?;
             Ok(issued.ok_or_else(|| Error::internal("fresh chain lost its first token"))?)
         }
-        other => Err(Error::internal(format!("device code in state {other}"))),
     }
 }
 
@@ -323,9 +341,9 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
         if now >= row.expires_at {
             return Err(Error::InvalidGrant("refresh token expired".into()));
         }
-        let successor = secrets::successor_refresh_token(presented);
         match row.used_at {
             None => {
+                let successor = state.keys.ring().successor(presented);
                 let issued = issue(
                     state,
                     row.chain_id,
@@ -346,20 +364,18 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
                 }
             }
             Some(used_at) => {
-                let successor_unused = state
-                    .db
-                    .refresh_token_used(&secrets::hash(&successor))
-                    .await?
-                    == Some(false);
-                if now - used_at <= state.config.refresh_retry_window_secs && successor_unused {
-                    if let Some(response) = reissue(state, &row, &successor, now)? {
-                        return Ok(response);
+                if now - used_at <= state.config.refresh_retry_window_secs {
+                    // A lost response retried: the successor, if still unused.
+                    if let Some(successor) = unused_successor(state, presented).await? {
+                        if let Some(response) = reissue(state, &row, &successor, now)? {
+                            return Ok(response);
+                        }
                     }
                 }
                 // Reuse of a rotated refresh token: someone else may hold it.
                 // Revoke the whole chain (OAuth 2.0 Security BCP §4.14).
                 state.db.revoke_chain(row.chain_id, now).await?;
-                state.cache.revoke_chain(row.chain_id);
+                state.cache.chain_revoked();
                 let detail = format!(
                     "refresh token reuse detected; token chain {} revoked",
                     row.chain_id
@@ -371,7 +387,13 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
                     .map(|d| d.org_id);
                 state
                     .db
-                    .audit(now, "system", org_id, "token.reuse_detected", &detail)
+                    .audit(&NewAudit {
+                        at: now,
+                        actor: "system",
+                        org_id,
+                        action: "token.reuse_detected",
+                        detail,
+                    })
                     .await?;
                 tracing::warn!(chain = row.chain_id, "refresh token reuse; chain revoked");
                 return Err(invalid());
@@ -381,12 +403,30 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
     Err(invalid())
 }
 
+/// The successor `presented` was exchanged for, derived with whichever
+/// refresh-successor key made it, if it is stored and still unused.
+async fn unused_successor(state: &AppState, presented: &str) -> Result<Option<String>> {
+    let ring = state.keys.ring();
+    for candidate in ring.successor_candidates(presented) {
+        match state
+            .db
+            .refresh_token_used(&secrets::hash(&candidate))
+            .await?
+        {
+            Some(false) => return Ok(Some(candidate)),
+            Some(true) => return Ok(None),
+            None => continue,
+        }
+    }
+    Ok(None)
+}
+
 /// The response the client lost: the same access token (Ed25519 signatures are
 /// deterministic, so re-signing the stored claims with the same key yields the
 /// same bytes) and the same derived refresh token.
 fn reissue(
     state: &AppState,
-    row: &crate::store::RefreshRow,
+    row: &RefreshRow,
     successor: &str,
     now: i64,
 ) -> Result<Option<TokenResponse>> {
@@ -409,8 +449,6 @@ fn reissue(
 #[derive(Debug, Deserialize)]
 struct RevokeForm {
     token: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
     client_id: Option<String>,
 }
 
@@ -450,7 +488,7 @@ async fn revoke(
     };
     if let Some((chain_id, device_id)) = chain {
         state.db.revoke_chain(chain_id, now).await?;
-        state.cache.revoke_chain(chain_id);
+        state.cache.chain_revoked();
         if let Some(device) = state.db.device(device_id).await? {
             let detail = format!(
                 "license removed from device \"{}\" ({})",
@@ -458,13 +496,13 @@ async fn revoke(
             );
             state
                 .db
-                .audit(
-                    now,
-                    "console",
-                    Some(device.org_id),
-                    "device.license_removed",
-                    &detail,
-                )
+                .audit(&NewAudit {
+                    at: now,
+                    actor: "console",
+                    org_id: Some(device.org_id),
+                    action: "device.license_removed",
+                    detail,
+                })
                 .await?;
         }
     }

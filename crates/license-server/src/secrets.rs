@@ -2,6 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
@@ -21,15 +22,34 @@ pub fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// The refresh token that follows `previous` in its chain. Deriving it (instead
-/// of drawing it at random) lets a client that lost a refresh response retry
-/// and receive the same pair, while the database still holds only hashes:
-/// computing the successor requires the previous token itself.
-pub fn successor_refresh_token(previous: &str) -> String {
+/// The refresh token that follows `previous` in its chain:
+/// HMAC-SHA256(`key`, `previous`), with a key only the server holds. Deriving
+/// it (instead of drawing it at random) lets a client that lost a refresh
+/// response retry and receive the same pair, while the database holds only
+/// hashes; the key makes sure that a token seen once (a backup, a log, a
+/// proxy) gives nothing about the tokens after it.
+pub fn successor_refresh_token(key: &[u8; 32], previous: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(b"license-server/refresh-successor/v2\0");
+    mac.update(previous.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The successor as servers before keyed successors derived it (anyone
+/// could): only ever looked for when a token exchanged by such a server is
+/// retried, never used to make a new one.
+pub fn legacy_successor_refresh_token(previous: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"license-server/refresh-successor/v1\0");
     h.update(previous.as_bytes());
     URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// 32 random bytes, for a new key.
+pub fn random_key() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
 }
 
 /// A new user code: 8 letters, normalized (no dash).
@@ -128,11 +148,24 @@ mod tests {
     #[test]
     fn successor_is_stable_and_distinct() {
         let t = random_token();
-        assert_eq!(successor_refresh_token(&t), successor_refresh_token(&t));
-        assert_ne!(successor_refresh_token(&t), t);
+        let key = random_key();
+        assert_eq!(
+            successor_refresh_token(&key, &t),
+            successor_refresh_token(&key, &t)
+        );
+        assert_ne!(successor_refresh_token(&key, &t), t);
         assert_ne!(
-            successor_refresh_token(&t),
+            successor_refresh_token(&key, &t),
             URL_SAFE_NO_PAD.encode(hash(&t))
+        );
+        assert_ne!(
+            successor_refresh_token(&key, &t),
+            successor_refresh_token(&random_key(), &t),
+            "another key, another successor"
+        );
+        assert_ne!(
+            successor_refresh_token(&key, &t),
+            legacy_successor_refresh_token(&t)
         );
     }
 

@@ -1,4 +1,5 @@
-//! The binary: `demo` on a free port, `device authorize`, `keys rotate`, `init`.
+//! The binary: `demo` on a free port, `device authorize`, `keys rotate`,
+//! `keys rotate-successor`, `init`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -136,6 +137,13 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
         .output()
         .unwrap();
     assert!(rotate.status.success());
+    let rotate = Command::new(BIN)
+        .args(["keys", "rotate-successor", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(rotate.status.success(), "{rotate:?}");
+    let said = String::from_utf8_lossy(&rotate.stdout);
+    assert!(said.contains("new refresh-successor key 2"), "{said}");
     drop(server);
 }
 

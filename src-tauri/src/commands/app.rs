@@ -5,11 +5,7 @@ use tauri::{AppHandle, Runtime};
 
 /// Name and version of the running console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    test,
-    derive(ts_rs::TS),
-    ts(export, export_to = "../../ui/src/lib/bindings/")
-)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AppInfo {
     /// Product name from `tauri.conf.json`.
@@ -28,26 +24,11 @@ pub fn app_info<R: Runtime>(app: AppHandle<R>) -> AppInfo {
     }
 }
 
-/// Called once by the UI when the license panel has been painted; prints
-/// the wall-clock time for `scripts/bench-console.sh` (cold start figure).
-#[tauri::command]
-pub fn panel_painted() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static ONCE: AtomicBool = AtomicBool::new(false);
-    if !ONCE.swap(true, Ordering::Relaxed) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default();
-        eprintln!("license-console: panel painted at unix-ms {now}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use tauri::ipc::{CallbackFn, InvokeBody};
-    use tauri::test::{mock_builder, mock_context, noop_assets, INVOKE_KEY};
-    use tauri::webview::InvokeRequest;
+    use tauri::test::{mock_builder, mock_context, noop_assets};
+
+    use crate::commands::tests::ipc_request;
 
     #[test]
     fn app_info_reports_the_configured_name_and_version() {
@@ -57,19 +38,8 @@ mod tests {
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .expect("mock window builds");
-        let response = tauri::test::get_ipc_response(
-            &webview,
-            InvokeRequest {
-                cmd: "app_info".into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: "tauri://localhost".parse().expect("url"),
-                body: InvokeBody::default(),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .expect("app_info succeeds");
+        let response = tauri::test::get_ipc_response(&webview, ipc_request("app_info"))
+            .expect("app_info succeeds");
         let info: serde_json::Value = response.deserialize().expect("json");
         // The mock context carries the workspace's package name and version.
         assert_eq!(info["name"], app.package_info().name.as_str());

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tauri::{AppHandle, Runtime, State};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorCode};
 use crate::licensing::{AuthorizationView, Licensing};
 use crate::view::LicenseView;
 
@@ -51,20 +51,23 @@ pub async fn open_verification_page<R: Runtime>(
 ) -> Result<(), CommandError> {
     let Some(url) = licensing.verification_page().await else {
         return Err(CommandError::new(
-            "no_authorization",
+            ErrorCode::NoAuthorization,
             "There is no authorization in progress.",
         ));
     };
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(CommandError::new(
-            "protocol",
+            ErrorCode::Protocol,
             "The server sent a verification page that is not a web address.",
         ));
     }
     use tauri_plugin_opener::OpenerExt;
-    app.opener()
-        .open_url(url, None::<&str>)
-        .map_err(|e| CommandError::new("open_failed", format!("Could not open the browser: {e}")))
+    app.opener().open_url(url, None::<&str>).map_err(|e| {
+        CommandError::new(
+            ErrorCode::OpenFailed,
+            format!("Could not open the browser: {e}"),
+        )
+    })
 }
 
 /// "Refresh": verifies the license with the server now.

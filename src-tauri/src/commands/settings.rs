@@ -5,18 +5,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use tauri::State;
 
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorCode};
 use crate::licensing::Licensing;
 use crate::settings::{self, Settings, MIN_REFRESH_HOURS};
 use crate::view::LicenseView;
 
 /// The settings with the limits the server's policy sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(
-    test,
-    derive(ts_rs::TS),
-    ts(export, export_to = "../../ui/src/lib/bindings/")
-)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     /// The saved settings.
@@ -24,15 +20,18 @@ pub struct SettingsView {
     /// The license server (changed by removing the license and acquiring anew).
     pub server_url: Option<String>,
     /// The server's refresh interval, in hours: the longest allowed.
-    #[cfg_attr(test, ts(type = "number"))]
-    pub policy_refresh_hours: u64,
+    pub policy_refresh_hours: u32,
     /// The shortest refresh interval allowed, in hours.
     pub min_refresh_hours: u32,
     /// The server's token expiry warnings, in hours.
-    #[cfg_attr(test, ts(type = "Array<number>"))]
-    pub policy_warning_hours: Vec<u64>,
+    pub policy_warning_hours: Vec<u32>,
     /// Where the autostart entry is written.
     pub autostart_file: Option<String>,
+}
+
+/// Whole hours of `secs`, saturated rather than wrapped.
+fn hours(secs: u64) -> u32 {
+    u32::try_from(secs / 3600).unwrap_or(u32::MAX)
 }
 
 /// The settings and their limits.
@@ -45,12 +44,12 @@ pub async fn get_settings(
     Ok(SettingsView {
         settings,
         server_url: view.server_url,
-        policy_refresh_hours: (policy.refresh_interval_secs / 3600).max(1),
+        policy_refresh_hours: hours(policy.refresh_interval_secs).max(1),
         min_refresh_hours: MIN_REFRESH_HOURS,
         policy_warning_hours: policy
             .token_expiry_warnings_secs
             .iter()
-            .map(|s| s / 3600)
+            .map(|s| hours(*s))
             .collect(),
         autostart_file: settings::autostart_file().map(|p| p.display().to_string()),
     })
@@ -68,7 +67,7 @@ pub async fn save_settings(
     if previous.start_at_login != settings.start_at_login {
         let exe = std::env::current_exe().map_err(|e| {
             CommandError::new(
-                "storage",
+                ErrorCode::Storage,
                 format!("Cannot find the console's program file: {e}"),
             )
         })?;

@@ -74,6 +74,33 @@ describe("LicensePanel", () => {
     }
   });
 
+  it("says the server's grace length and counts down from Rust's seconds, not from the grace end", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "Date"] });
+    try {
+      mockIPC(() => null);
+      // The webview's clock puts the grace end a week away; Rust's seconds win.
+      const graceEndsAt = new Date(Date.now() + 7 * 86400e3).toISOString();
+      const view = licensedView({ verification: "grace_period", graceEndsAt, graceLeftSecs: 3600, gracePeriod: "12 hours" });
+      render(LicensePanel, { view, onChange: () => {} });
+      expect(screen.getByTestId("grace-countdown")).toHaveTextContent("0d 01h 00m 00s");
+      expect(screen.getByTestId("grace-period")).toHaveTextContent("12 hours");
+      expect(screen.getByTestId("grace")).not.toHaveTextContent("3 days");
+      await vi.advanceTimersByTimeAsync(3_601_000);
+      expect(screen.getByTestId("grace")).toHaveTextContent("Verification overdue");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("badges a package by its status code and shows Rust's label", () => {
+    mockIPC(() => null);
+    const view = licensedView();
+    view.packages = [{ ...view.packages[0], status: "suspended", statusLabel: "Suspended" }];
+    render(LicensePanel, { view, onChange: () => {} });
+    const badge = screen.getByText("Suspended");
+    expect(badge).toHaveClass("bad");
+  });
+
   it("after the grace end it says verification is overdue", () => {
     mockIPC(() => null);
     render(LicensePanel, {

@@ -10,6 +10,7 @@ const auth = {
   verificationUri: "http://127.0.0.1:8300/device",
   verificationUriComplete: "http://127.0.0.1:8300/device?user_code=BCDFGHJK",
   expiresAt: new Date(Date.now() + 15 * 60e3).toISOString(),
+  validFor: "15 minutes",
   serverUrl: "http://127.0.0.1:8300",
 };
 
@@ -27,6 +28,17 @@ describe("NotLicensed", () => {
     expect(calls.find(([c]) => c === "start_authorization")?.[1]).toEqual({ serverUrl: "http://127.0.0.1:8300" });
     expect(screen.getByTestId("code-validity")).toHaveTextContent(/1[45] minutes/);
     expect(screen.getByTestId("verification-uri")).toHaveTextContent("http://127.0.0.1:8300/device");
+  });
+
+  it("shows the code's validity in the words Rust sends as the wait goes on", async () => {
+    mockIPC((cmd) => (cmd === "start_authorization" ? auth : null), { shouldMockEvents: true });
+    render(NotLicensed, { initialServerUrl: "http://127.0.0.1:8300", onLicensed: () => {} });
+    await fireEvent.click(screen.getByTestId("next"));
+    expect(await screen.findByTestId("code-validity")).toHaveTextContent("15 minutes");
+    await emit("authorization-waiting", { ...auth, validFor: "9 minutes" });
+    await vi.waitFor(() => expect(screen.getByTestId("code-validity")).toHaveTextContent("9 minutes"));
+    await emit("authorization-waiting", { ...auth, userCode: "ZZZZ-ZZZZ", validFor: "1 minute" });
+    expect(screen.getByTestId("code-validity")).toHaveTextContent("9 minutes");
   });
 
   it("an unreachable server gets a clear offline message and advice", async () => {

@@ -1,4 +1,5 @@
-// Dates and durations in the words the panel uses.
+// Dates and the grace countdown as the panel shows them. Durations in words
+// come from Rust (license_core::wording), never from here.
 
 /** "22 Nov 2026, 23:05" in the user's locale and time zone; "—" when absent. */
 export function formatDateTime(iso: string | null | undefined): string {
@@ -31,12 +32,4 @@ export function formatCountdown(totalSecs: number): string {
   const seconds = s % 60;
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${days}d ${pad(hours)}h ${pad(minutes)}m ${pad(seconds)}s`;
-}
-
-/** "in 14 minutes" style text for a code's remaining validity. */
-export function formatRemaining(secs: number): string {
-  const s = Math.max(0, Math.floor(secs));
-  if (s >= 120) return `${Math.floor(s / 60)} minutes`;
-  if (s >= 60) return "1 minute";
-  return `${s} seconds`;
 }

@@ -21,6 +21,7 @@ export function unlicensedView(overrides: Partial<LicenseView> = {}): LicenseVie
     lastFailure: null,
     graceEndsAt: null,
     graceLeftSecs: null,
+    gracePeriod: "3 days",
     nextRefreshAt: null,
     clockRolledBackSecs: null,
     licenseCount: 0,
@@ -53,7 +54,8 @@ export function licensedView(overrides: Partial<LicenseView> = {}): LicenseView 
       {
         id: "pkg-1",
         name: "Backup Essentials",
-        status: "Active",
+        status: "active",
+        statusLabel: "Active",
         verified: true,
         lastVerified: new Date(now - 60e3).toISOString(),
         validFrom: new Date(now - 30 * 86400e3).toISOString(),

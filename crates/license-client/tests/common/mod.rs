@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use license_client::{ClientConfig, DeviceAuthorization, LicenseClient, PollOutcome, TokenSet};
-use license_server::{demo, keys, AppState, Clock, Config, Keys, ManualClock, Store, SystemClock};
+use license_server::{
+    approval, demo, keys, AppState, Clock, Config, Keys, ManualClock, Store, SystemClock,
+};
 use time::OffsetDateTime;
 
 pub const DEVICE: &str = "Store 001 POS Server";
@@ -144,12 +146,31 @@ impl TestServer {
             .await
             .unwrap()
             .expect("a pending code");
-        assert!(self
+        let org = self
             .state
             .db
-            .decide_device_code(pending.id, false, None, None, now)
+            .org_by_name(demo::DEMO_ORG)
             .await
-            .unwrap());
+            .unwrap()
+            .unwrap();
+        let device = self
+            .state
+            .db
+            .device_by_name(org.id, DEVICE)
+            .await
+            .unwrap()
+            .unwrap();
+        let decision = approval::Decision {
+            org_id: org.id,
+            code: &pending,
+            target: approval::Target::Existing(device),
+            approve: false,
+            user_id: None,
+            actor: "test",
+            now,
+        };
+        let decided = approval::decide(&self.state.db, decision).await.unwrap();
+        assert!(decided.is_some(), "the code was pending");
     }
 
     /// The Server ID of the demo device.

@@ -21,6 +21,10 @@ verificationUriComplete: string | null,
  */
 expiresAt: string, 
 /**
+ * How long the code stays valid, in words ("15 minutes"), as of now.
+ */
+validFor: string, 
+/**
  * The server being asked.
  */
 serverUrl: string, };

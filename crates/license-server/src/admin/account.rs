@@ -1,0 +1,73 @@
+//! An organization's license account: features, hub server, validity and
+//! renewal date (edited on the packages page).
+
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::audit::record;
+use super::page::{changed, fmt_date, parse_date, parse_period, text, PageResult};
+use super::session::{OrgAdmin, Posted};
+use crate::error::Error;
+use crate::store::OrgInput;
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub(super) struct AccountForm {
+    csrf: String,
+    features: String,
+    hub_server_name: String,
+    hub_server_url: String,
+    valid_from: String,
+    valid_until: String,
+    #[serde(default)]
+    renewal_date: String,
+}
+
+csrf_token!(AccountForm);
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    OrgAdmin { session, org }: OrgAdmin,
+    Posted(form): Posted<AccountForm>,
+) -> PageResult {
+    let features: Vec<String> = text(&form.features, "Features", 500, false)?
+        .split(',')
+        .map(|f| f.trim().to_owned())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let hub_server_url = text(&form.hub_server_url, "Hub server URL", 500, false)?;
+    let scheme_ok = hub_server_url.starts_with("https://") || hub_server_url.starts_with("http://");
+    if !hub_server_url.is_empty() && !scheme_ok {
+        return Err(Error::InvalidRequest(
+            "Hub server URL must start with https:// or http://".into(),
+        )
+        .into());
+    }
+    let (valid_from, valid_until) = parse_period(&form.valid_from, &form.valid_until)?;
+    let renewal_date = if form.renewal_date.trim().is_empty() {
+        None
+    } else {
+        Some(parse_date(&form.renewal_date, "Renewal date")?)
+    };
+    let input = OrgInput {
+        name: org.name.clone(),
+        features,
+        hub_server_name: text(&form.hub_server_name, "Hub server name", 200, false)?,
+        hub_server_url,
+        renewal_date,
+        valid_from,
+        valid_until,
+    };
+    state.db.update_org(org.id, &input).await?;
+    let detail = format!(
+        "account updated: features [{}], hub server \"{}\" <{}>, valid {} – {}, renewal date {}",
+        input.features.join(", "),
+        input.hub_server_name,
+        input.hub_server_url,
+        fmt_date(Some(valid_from)),
+        fmt_date(Some(valid_until)),
+        fmt_date(renewal_date)
+    );
+    record(&state, &session, org.id, "account.updated", &detail).await?;
+    changed(&state, "/admin/packages")
+}

@@ -1,0 +1,75 @@
+//! Server-rendered admin pages: sign-in, organization choice, Authorize
+//! Device (RFC 8628 verification URI), devices, license packages, audit log.
+//!
+//! Sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure when the
+//! issuer is https), stored server-side only as its SHA-256. Every form
+//! carries a CSRF token derived from the session id (sign-in uses a
+//! double-submit cookie instead, as there is no session yet). Both are
+//! checked by the extractors in [`session`], so no handler can forget them.
+//!
+//! One module per resource; [`page`] holds what every page shares.
+
+/// Implements [`session::CsrfToken`] for forms with a `csrf` field.
+macro_rules! csrf_token {
+    ($($form:ty),*) => {
+        $(impl $crate::admin::session::CsrfToken for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })*
+    };
+}
+
+mod account;
+mod audit;
+mod device;
+mod devices;
+mod login;
+mod orgs;
+mod packages;
+mod page;
+mod session;
+
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub use page::PageError;
+pub use session::{ClientAddr, PageForm};
+
+const DAY: i64 = 86_400;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/admin") }))
+        .route("/admin", get(|| async { Redirect::to("/admin/devices") }))
+        .route("/admin/login", get(login::page).post(login::submit))
+        .route("/admin/logout", post(login::logout))
+        .route("/admin/orgs", get(orgs::page).post(orgs::choose))
+        .route("/admin/orgs/new", post(orgs::create))
+        .route("/device", get(device::page).post(device::submit))
+        .route("/device/confirm", post(device::confirm))
+        .route("/admin/devices", get(devices::page).post(devices::register))
+        .route(
+            "/admin/devices/{id}/revoke",
+            get(devices::confirm_revoke).post(devices::revoke),
+        )
+        .route(
+            "/admin/packages",
+            get(packages::list).post(packages::create),
+        )
+        .route("/admin/account", post(account::update))
+        .route(
+            "/admin/packages/{id}",
+            get(packages::page).post(packages::update),
+        )
+        .route("/admin/packages/{id}/renew", post(packages::renew))
+        .route("/admin/packages/{id}/assignments", post(packages::assign))
+        .route(
+            "/admin/packages/{id}/assignments/{aid}/delete",
+            post(packages::unassign),
+        )
+        .route("/admin/audit", get(audit::page))
+}

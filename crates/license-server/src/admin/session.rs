@@ -1,0 +1,249 @@
+//! Who is asking: the session cookie, the extractors that require a signed-in
+//! admin ([`Admin`]) or one working in an organization ([`OrgAdmin`]), and
+//! the CSRF check of every posted form ([`Posted`]).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::page::{percent_encode, PageError};
+use crate::error::Error;
+use crate::store::Org;
+use crate::{secrets, AppState};
+
+pub(super) const SESSION_COOKIE: &str = "ls_session";
+pub(super) const LOGIN_CSRF_COOKIE: &str = "ls_login_csrf";
+pub(super) const SESSION_TTL_SECS: i64 = 12 * 3600;
+
+/// Form body whose rejections become error pages (4xx), never 500.
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(PageForm(v)),
+            Err(r) if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(PageError(Error::PayloadTooLarge))
+            }
+            Err(r) => Err(PageError(Error::InvalidRequest(r.body_text()))),
+        }
+    }
+}
+
+/// The caller's address, for rate limits.
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "unknown".into()),
+        ))
+    }
+}
+
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub(super) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+pub(super) fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+#[derive(Clone)]
+pub(super) struct Session {
+    pub(super) id_hash: Vec<u8>,
+    pub(super) user_id: i64,
+    pub(super) email: String,
+    pub(super) org_id: Option<i64>,
+    pub(super) csrf: String,
+}
+
+fn csrf_for(session_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"license-server/csrf/v1\0");
+    h.update(session_id.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+pub(super) async fn load_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, Error> {
+    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    if id.len() > 100 {
+        return Ok(None);
+    }
+    let id_hash = secrets::hash(id);
+    Ok(state
+        .db
+        .session(&id_hash, state.now())
+        .await?
+        .map(|row| Session {
+            id_hash,
+            user_id: row.user_id,
+            email: row.email,
+            org_id: row.org_id,
+            csrf: csrf_for(id),
+        }))
+}
+
+/// A redirect to `page`, which sends the admin back to `uri` afterwards.
+fn and_back(page: &str, uri: &Uri) -> Response {
+    let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/admin");
+    Redirect::to(&format!("{page}?next={}", percent_encode(next))).into_response()
+}
+
+/// Signed in, or a redirect to the sign-in page and back.
+async fn require(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
+    match load_session(state, headers).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(and_back("/admin/login", uri)),
+        Err(e) => Err(PageError(e).into_response()),
+    }
+}
+
+/// Signed in with an organization chosen (and still a member of it).
+async fn require_org(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(Session, Org), Response> {
+    let session = require(state, headers, uri).await?;
+    let Some(org_id) = session.org_id else {
+        return Err(and_back("/admin/orgs", uri));
+    };
+    let member = state.db.is_member(session.user_id, org_id).await;
+    let org = state.db.org(org_id).await;
+    match (member, org) {
+        (Ok(true), Ok(Some(org))) => Ok((session, org)),
+        (Err(e), _) | (_, Err(e)) => Err(PageError(e.into()).into_response()),
+        _ => Err(and_back("/admin/orgs", uri)),
+    }
+}
+
+/// A signed-in admin; any other request is sent to sign in and back.
+pub(super) struct Admin(pub(super) Session);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = require(state, &parts.headers, &parts.uri).await?;
+        parts.extensions.insert(session.clone());
+        Ok(Admin(session))
+    }
+}
+
+/// A signed-in admin working in an organization they still belong to; any
+/// other request is sent to sign in or to choose the organization.
+pub(super) struct OrgAdmin {
+    pub(super) session: Session,
+    pub(super) org: Org,
+}
+
+impl FromRequestParts<AppState> for OrgAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let (session, org) = require_org(state, &parts.headers, &parts.uri).await?;
+        parts.extensions.insert(session.clone());
+        Ok(OrgAdmin { session, org })
+    }
+}
+
+/// A form whose CSRF token matches the session. Goes last among a handler's
+/// arguments, after [`Admin`] or [`OrgAdmin`], which find the session.
+pub(super) struct Posted<T>(pub(super) T);
+
+/// A form that carries the CSRF token of the session it was served in.
+pub(super) trait CsrfToken {
+    fn csrf(&self) -> &str;
+}
+
+impl<T: DeserializeOwned + CsrfToken> FromRequest<AppState> for Posted<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let session = req.extensions().get::<Session>().cloned();
+        let PageForm(form) = PageForm::<T>::from_request(req, state).await?;
+        let session = session.ok_or_else(|| Error::internal("form read before its session"))?;
+        check_csrf(&session, form.csrf())?;
+        Ok(Posted(form))
+    }
+}
+
+pub(super) fn check_csrf(session: &Session, presented: &str) -> Result<(), Error> {
+    if secrets::constant_time_eq(session.csrf.as_bytes(), presented.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(
+            "the form expired or came from another site; reload the page and try again".into(),
+        ))
+    }
+}
+
+/// A posted form with nothing but its CSRF token, checked: the admin
+/// confirmed an action (revoke, renew, unassign).
+pub(super) struct Confirmed;
+
+impl FromRequest<AppState> for Confirmed {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        Posted::<CsrfForm>::from_request(req, state).await?;
+        Ok(Confirmed)
+    }
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+pub(super) struct CsrfForm {
+    pub(super) csrf: String,
+}
+
+/// A form that names something new (an organization, a device).
+#[derive(Deserialize)]
+pub(super) struct NameForm {
+    pub(super) csrf: String,
+    pub(super) name: String,
+}
+
+csrf_token!(CsrfForm, NameForm);

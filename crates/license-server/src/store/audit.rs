@@ -1,0 +1,51 @@
+//! The audit log.
+
+use sqlx::{FromRow, SqliteConnection};
+
+use super::sql::execute;
+use super::{DbResult, Store};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// An entry to write: who did what, when, in which organization.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    pub at: i64,
+    pub actor: &'a str,
+    pub org_id: Option<i64>,
+    pub action: &'a str,
+    pub detail: String,
+}
+
+/// Writes `entry` on `conn`, inside whatever transaction it is in.
+pub(super) async fn insert(conn: &mut SqliteConnection, entry: &NewAudit<'_>) -> DbResult<()> {
+    let sql = "INSERT INTO audit_log (at, actor, org_id, action, detail) VALUES (?, ?, ?, ?, ?)";
+    let e = entry;
+    execute(
+        conn,
+        sql,
+        args![e.at, e.actor, e.org_id, e.action, &e.detail],
+    )
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn audit(&self, entry: &NewAudit<'_>) -> DbResult<()> {
+        insert(&mut *self.write.acquire().await?, entry).await
+    }
+
+    pub async fn audit_log(&self, org_id: i64, limit: i64) -> DbResult<Vec<AuditEntry>> {
+        let sql = "SELECT at, actor, action, detail FROM audit_log WHERE org_id = ?
+                   ORDER BY id DESC LIMIT ?";
+        sqlx::query_as_with(sql, args![org_id, limit])
+            .fetch_all(&self.read)
+            .await
+    }
+}

@@ -1,0 +1,114 @@
+//! Devices: the servers an organization licenses, each with its Server ID.
+
+use sqlx::{FromRow, SqliteConnection};
+
+use super::audit::{self, NewAudit};
+use super::sql::{execute, optional, scalar};
+use super::{DbResult, Store};
+
+/// `SELECT` the columns of [`Device`] `FROM devices`, then the rest.
+macro_rules! select_devices {
+    ($rest:literal) => {
+        concat!("SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at FROM devices ", $rest)
+    };
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Device {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub server_id: String,
+    pub created_at: i64,
+    pub authorized_at: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub token_expiry: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Registers a device on `conn`; returns its id.
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    org_id: i64,
+    name: &str,
+    server_id: &str,
+    now: i64,
+) -> DbResult<i64> {
+    let sql = "INSERT INTO devices (org_id, name, server_id, created_at) VALUES (?, ?, ?, ?)
+               RETURNING id";
+    scalar(conn, sql, args![org_id, name, server_id, now]).await
+}
+
+impl Store {
+    pub async fn create_device(
+        &self,
+        org_id: i64,
+        name: &str,
+        server_id: &str,
+        now: i64,
+    ) -> DbResult<Device> {
+        let id = insert(
+            &mut *self.write.acquire().await?,
+            org_id,
+            name,
+            server_id,
+            now,
+        )
+        .await?;
+        let sql = select_devices!("WHERE id = ?");
+        sqlx::query_as_with(sql, args![id])
+            .fetch_one(&self.write)
+            .await
+    }
+
+    /// Registers a device with its audit entry, in one transaction.
+    pub async fn register_device(
+        &self,
+        org_id: i64,
+        name: &str,
+        server_id: &str,
+        entry: &NewAudit<'_>,
+    ) -> DbResult<i64> {
+        let mut tx = self.write.begin().await?;
+        let id = insert(&mut tx, org_id, name, server_id, entry.at).await?;
+        audit::insert(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn devices(&self, org_id: i64) -> DbResult<Vec<Device>> {
+        let sql = select_devices!("WHERE org_id = ? ORDER BY name");
+        sqlx::query_as_with(sql, args![org_id])
+            .fetch_all(&self.read)
+            .await
+    }
+
+    pub async fn device(&self, id: i64) -> DbResult<Option<Device>> {
+        let sql = select_devices!("WHERE id = ?");
+        optional(&self.read, sql, args![id]).await
+    }
+
+    pub async fn device_by_name(&self, org_id: i64, name: &str) -> DbResult<Option<Device>> {
+        let sql = select_devices!("WHERE org_id = ? AND name = ?");
+        optional(&self.read, sql, args![org_id, name]).await
+    }
+
+    /// Revokes the device and every token chain it holds.
+    pub async fn revoke_device(&self, id: i64, now: i64) -> DbResult<()> {
+        let mut tx = self.write.begin().await?;
+        let device = "UPDATE devices SET revoked_at = ?, token_expiry = NULL WHERE id = ?";
+        execute(&mut *tx, device, args![now, id]).await?;
+        let chains =
+            "UPDATE token_chains SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL";
+        execute(&mut *tx, chains, args![now, id]).await?;
+        tx.commit().await?;
+        self.issued.forget_all();
+        Ok(())
+    }
+
+    pub async fn touch_device(&self, id: i64, now: i64) -> DbResult<()> {
+        let sql = "UPDATE devices SET last_seen = ? WHERE id = ?";
+        execute(&self.write, sql, args![now, id]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Organizations and their license account.
+
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{FromRow, SqliteConnection};
+
+use super::sql::{execute, optional, scalar};
+use super::{feature_list, DbResult, Store};
+
+/// `SELECT` the columns of [`Org`] `FROM organizations`, then the rest.
+macro_rules! select_organizations {
+    ($rest:literal) => {
+        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations ", $rest)
+    };
+}
+
+/// The columns of an organization's license account, as
+/// [`OrgInput::account_args`] binds them.
+macro_rules! account_columns {
+    () => {
+        "features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until"
+    };
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Org {
+    pub id: i64,
+    pub name: String,
+    pub features: String,
+    pub hub_server_name: String,
+    pub hub_server_url: String,
+    pub renewal_date: Option<i64>,
+    pub valid_from: i64,
+    pub valid_until: i64,
+}
+
+impl Org {
+    pub fn feature_list(&self) -> Vec<String> {
+        feature_list(&self.features)
+    }
+
+    /// The account as it stands, to change and write back.
+    pub fn input(&self) -> OrgInput {
+        OrgInput {
+            name: self.name.clone(),
+            features: self.feature_list(),
+            hub_server_name: self.hub_server_name.clone(),
+            hub_server_url: self.hub_server_url.clone(),
+            renewal_date: self.renewal_date,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+        }
+    }
+}
+
+/// What an admin may change on an organization's license account.
+#[derive(Debug, Clone)]
+pub struct OrgInput {
+    pub name: String,
+    pub features: Vec<String>,
+    pub hub_server_name: String,
+    pub hub_server_url: String,
+    pub renewal_date: Option<i64>,
+    pub valid_from: i64,
+    pub valid_until: i64,
+}
+
+impl OrgInput {
+    /// The account's columns as `account_columns!` lists them, then `more`.
+    fn account_args<'q>(&'q self, more: i64) -> DbResult<SqliteArguments<'q>> {
+        let features = serde_json::to_string(&self.features).unwrap_or_else(|_| "[]".into());
+        Ok(args![
+            features,
+            &self.hub_server_name,
+            &self.hub_server_url,
+            self.renewal_date,
+            self.valid_from,
+            self.valid_until,
+            more
+        ])
+    }
+}
+
+/// Writes the account of organization `id` on `conn`. The caller forgets
+/// the issued tokens (they carry the account) once this is committed.
+pub(super) async fn update(conn: &mut SqliteConnection, id: i64, org: &OrgInput) -> DbResult<()> {
+    let sql = concat!(
+        "UPDATE organizations SET (",
+        account_columns!(),
+        ") = (?, ?, ?, ?, ?, ?) WHERE id = ?"
+    );
+    execute(conn, sql, org.account_args(id)?).await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn create_org(&self, org: &OrgInput, now: i64) -> DbResult<i64> {
+        let sql = concat!(
+            "INSERT INTO organizations (",
+            account_columns!(),
+            ", created_at, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        );
+        let mut args = org.account_args(now)?;
+        sqlx::Arguments::add(&mut args, &org.name).map_err(sqlx::Error::Encode)?;
+        scalar(&self.write, sql, args).await
+    }
+
+    pub async fn update_org(&self, id: i64, org: &OrgInput) -> DbResult<()> {
+        update(&mut *self.write.acquire().await?, id, org).await?;
+        self.issued.forget_all();
+        Ok(())
+    }
+
+    pub async fn org(&self, id: i64) -> DbResult<Option<Org>> {
+        let sql = select_organizations!("WHERE id = ?");
+        optional(&self.read, sql, args![id]).await
+    }
+
+    pub async fn orgs(&self) -> DbResult<Vec<Org>> {
+        let sql = select_organizations!("ORDER BY name");
+        sqlx::query_as_with(sql, args![])
+            .fetch_all(&self.read)
+            .await
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> DbResult<Option<Org>> {
+        let sql = select_organizations!("WHERE name = ?");
+        optional(&self.read, sql, args![name]).await
+    }
+}

@@ -1,0 +1,247 @@
+//! Attacks on the admin pages and the device flow that once worked, each a
+//! test that failed before its fix (issue 12, "Admin pages hardened").
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const HOSTILE: &str = "x');document.title='PWNED';('";
+
+async fn page(server: &TestServer, client: &reqwest::Client, path: &str) -> reqwest::Response {
+    client.get(server.url(path)).send().await.unwrap()
+}
+
+async fn register_device(server: &TestServer, client: &reqwest::Client, name: &str) {
+    let html = page(server, client, "/admin/devices")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = client
+        .post(server.url("/admin/devices"))
+        .form(&[("csrf", hidden(&html, "csrf").as_str()), ("name", name)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "device {name:?} registered");
+}
+
+/// A device named to break out of `confirm('Revoke the license of …')` ran
+/// its script: the page had an inline handler and the CSP allowed inline
+/// scripts. Now no page has an inline script or handler, and the CSP forbids
+/// both.
+#[tokio::test]
+async fn no_page_runs_inline_script_whatever_a_name_holds() {
+    let server = start().await;
+    let client = browser();
+    sign_in(&server, &client).await;
+    register_device(&server, &client, HOSTILE).await;
+    let device = server
+        .state
+        .db
+        .device_by_name(1, HOSTILE)
+        .await
+        .unwrap()
+        .unwrap();
+    let revoke_page = format!("/admin/devices/{}/revoke", device.id);
+    for path in [
+        "/admin/devices",
+        "/admin/packages",
+        "/admin/orgs",
+        "/admin/audit",
+        "/device",
+        revoke_page.as_str(),
+    ] {
+        let r = page(&server, &client, path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let html = r.text().await.unwrap();
+        let script_src = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src"));
+        assert!(
+            script_src.is_none_or(|d| !d.contains("unsafe-inline")),
+            "{path}: scripts may be inline: {csp}"
+        );
+        assert!(
+            csp.contains("default-src 'none'"),
+            "{path}: scripts fall back to default-src 'none': {csp}"
+        );
+        let lower = html.to_ascii_lowercase();
+        for inline in [
+            "<script",
+            " onsubmit=",
+            " onclick=",
+            " onload=",
+            "javascript:",
+        ] {
+            assert!(!lower.contains(inline), "{path} holds {inline}:\n{html}");
+        }
+        assert!(!html.contains(HOSTILE), "{path} shows the name unescaped");
+    }
+    // Revoking asks first, on a page of its own that names the device.
+    let confirm = page(&server, &client, &revoke_page)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        confirm.contains("Revoke the license of")
+            && confirm.contains("x&#39;);document.title=&#39;PWNED&#39;;(&#39;")
+                | confirm.contains("x&#x27;);document.title=&#x27;PWNED&#x27;;(&#x27;"),
+        "{confirm}"
+    );
+    let r = client
+        .post(server.url(&revoke_page))
+        .form(&[("csrf", hidden(&confirm, "csrf").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the confirmation page's form revokes");
+}
+
+/// `next=/<TAB>/evil.example` answered `Location: /\t/evil.example`, which
+/// browsers read as `//evil.example`. Only a plain path of this site is
+/// followed now; anything else goes to `/admin`.
+#[tokio::test]
+async fn sign_in_follows_only_a_path_of_this_site() {
+    let server = start().await;
+    for (next, expected) in [
+        ("/\t/evil.example", "/admin"),
+        ("/\n/evil.example", "/admin"),
+        ("//evil.example", "/admin"),
+        ("/\\evil.example", "/admin"),
+        ("\\/evil.example", "/admin"),
+        ("https://evil.example/admin", "/admin"),
+        ("javascript:alert(1)", "/admin"),
+        (" /admin/packages", "/admin"),
+        ("/admin/ packages", "/admin"),
+        ("/admin/packages\u{7f}", "/admin"),
+        ("/admin/packages", "/admin/packages"),
+        ("/admin/devices?x=1", "/admin/devices?x=1"),
+    ] {
+        let client = browser();
+        let html = page(&server, &client, "/admin/login")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let r = client
+            .post(server.url("/admin/login"))
+            .form(&[
+                ("csrf", hidden(&html, "csrf").as_str()),
+                ("email", license_server::demo::DEMO_ADMIN),
+                ("password", server.admin_password.as_str()),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next:?}");
+        let location = r.headers()["location"].to_str().unwrap();
+        assert_eq!(location, expected, "next={next:?}");
+    }
+}
+
+/// A device approved and then revoked by the admin still received a token
+/// pair when its console polled. The device-code grant now refuses it.
+#[tokio::test]
+async fn a_device_revoked_before_its_console_polls_gets_no_tokens() {
+    let server = start().await;
+    let client = browser();
+    sign_in(&server, &client).await;
+    let auth = start_device_authorization(&server).await;
+    decide_on_page(
+        &server,
+        &client,
+        "Store 001 POS Server",
+        &auth.user_code,
+        "authorize",
+    )
+    .await;
+    let device = server
+        .state
+        .db
+        .device_by_name(1, "Store 001 POS Server")
+        .await
+        .unwrap()
+        .unwrap();
+    let html = page(&server, &client, "/admin/devices")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = client
+        .post(server.url(&format!("/admin/devices/{}/revoke", device.id)))
+        .form(&[("csrf", hidden(&html, "csrf").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    let (status, body) = poll(&server, &auth.device_code).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(
+        body["error"].as_str(),
+        Some("access_denied"),
+        "the console is told it was refused: {body}"
+    );
+    let _: &Value = &body;
+}
+
+/// `POST /oauth/device_authorization` had no limit: thousands of rows a
+/// second from one address, each kept a day. Now an address may start a
+/// bounded number per 15 minutes (429 with `Retry-After` beyond it), and
+/// expired codes are purged minutes after they expire.
+#[tokio::test]
+async fn device_authorizations_are_bounded_per_address_and_purged() {
+    let server = start_with(|c| c.device_authorizations_per_address = 5).await;
+    for _ in 0..5 {
+        start_device_authorization(&server).await;
+    }
+    let r = api()
+        .post(server.url("/oauth/device_authorization"))
+        .form(&[("client_id", "license-console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "Retry-After {retry}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests", "{body}");
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM device_codes")
+            .fetch_one(
+                &sqlx::SqlitePool::connect(&format!("sqlite:{}", server.db_path.display()))
+                    .await
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows().await, 5, "the refused request stored nothing");
+
+    // After the window the address may start again; the expired codes are
+    // gone within minutes of their expiry, not a day.
+    server.advance(900 + 301);
+    start_device_authorization(&server).await;
+    server
+        .state
+        .db
+        .purge_expired(server.state.now())
+        .await
+        .unwrap();
+    assert_eq!(rows().await, 1, "only the live code is left");
+}
