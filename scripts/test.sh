@@ -71,7 +71,7 @@ if [ -z "$deb" ] || [ ! -s "$deb" ]; then
 fi
 printf 'deb: %s (%s bytes, %s)\n' "$deb" "$(stat -c %s "$deb")" "$(du -h "$deb" | cut -f1)"
 dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
-dpkg-deb --contents "$deb" | grep -q './usr/bin/license-console$' \
+dpkg-deb --contents "$deb" | grep -qE ' (\./)?usr/bin/license-console$' \
   || { echo "the .deb holds no /usr/bin/license-console" >&2; exit 1; }
 
 stage "done"
