@@ -12,6 +12,7 @@ use crate::commands::settings::SettingsView;
 use crate::error::{CommandError, ErrorCode};
 use crate::licensing::AuthorizationView;
 use crate::settings::Settings;
+use crate::store::StateIntegrity;
 use crate::view::{
     LicenseRow, LicenseStatusCode, LicenseView, PackageRow, PackageStatusCode, VerificationCode,
 };
@@ -58,6 +59,7 @@ fn the_committed_dto_bindings_are_what_the_rust_types_generate() {
         PackageStatusCode,
         Settings,
         SettingsView,
+        StateIntegrity,
         VerificationCode,
     ];
     assert!(

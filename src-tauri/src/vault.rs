@@ -3,7 +3,12 @@
 //! entry per server and device. There is no plaintext fallback: when the
 //! keychain is unavailable or locked the console says so and stops.
 
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use license_client::Secret;
+use license_core::JwkSet;
 use serde::{Deserialize, Serialize};
 
 /// Keychain service name of every entry the console writes.
@@ -32,6 +37,68 @@ pub struct Tokens {
     pub license_token: Secret,
     /// The refresh token.
     pub refresh_token: Secret,
+}
+
+/// Keychain account of the [`Guard`] entry.
+const GUARD_ACCOUNT: &str = "state-guard";
+
+/// What the console keeps in the keychain besides tokens, in one entry: the
+/// key that seals the state file and the generation last written, the
+/// facts a changed file must not undo (the highest time seen, a revocation),
+/// and the trust anchor of each license server (its keys as pinned at
+/// authorization, changed only as `license_core::anchor` allows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Guard {
+    /// The state file's seal key, 32 bytes, base64url.
+    pub seal_key: String,
+    /// The generation of the state file last written.
+    pub generation: u64,
+    /// The highest time seen, unix seconds.
+    #[serde(default)]
+    pub highest_seen: Option<i64>,
+    /// The license server said the license was revoked.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Trust anchors by license server URL.
+    #[serde(default)]
+    pub anchors: BTreeMap<String, JwkSet>,
+    /// The license server URL of the state file last written.
+    #[serde(default)]
+    pub server_url: Option<String>,
+    /// The Server ID of the state file last written.
+    #[serde(default)]
+    pub server_id: Option<String>,
+}
+
+impl Guard {
+    /// A new guard with a fresh random seal key, generation 0.
+    pub fn new() -> Guard {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        Guard {
+            seal_key: URL_SAFE_NO_PAD.encode(key),
+            generation: 0,
+            highest_seen: None,
+            revoked: false,
+            anchors: BTreeMap::new(),
+            server_url: None,
+            server_id: None,
+        }
+    }
+
+    /// The seal key; `None` if the entry holds no usable one.
+    pub fn key(&self) -> Option<[u8; 32]> {
+        URL_SAFE_NO_PAD
+            .decode(&self.seal_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+    }
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard::new()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -65,6 +132,10 @@ pub trait TokenVault: Send + Sync + std::fmt::Debug {
     fn save(&self, key: &VaultKey, tokens: &Tokens) -> Result<(), VaultError>;
     /// Deletes the tokens of `key`; deleting a missing entry is not an error.
     fn delete(&self, key: &VaultKey) -> Result<(), VaultError>;
+    /// Reads the [`Guard`], if there is one.
+    fn load_guard(&self) -> Result<Option<Guard>, VaultError>;
+    /// Writes the [`Guard`], replacing any.
+    fn save_guard(&self, guard: &Guard) -> Result<(), VaultError>;
 }
 
 /// The OS keychain, through the `keyring` crate.
@@ -124,6 +195,25 @@ impl TokenVault for Keychain {
             Err(err) => Err(map_err(err)),
         }
     }
+
+    fn load_guard(&self) -> Result<Option<Guard>, VaultError> {
+        let entry = keyring::Entry::new(SERVICE, GUARD_ACCOUNT).map_err(map_err)?;
+        match entry.get_password() {
+            Ok(json) => Ok(Some(
+                serde_json::from_str(&json).map_err(|_| VaultError::Corrupt)?,
+            )),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(err) => Err(map_err(err)),
+        }
+    }
+
+    fn save_guard(&self, guard: &Guard) -> Result<(), VaultError> {
+        let json = serde_json::to_string(guard).map_err(|_| VaultError::Corrupt)?;
+        keyring::Entry::new(SERVICE, GUARD_ACCOUNT)
+            .map_err(map_err)?
+            .set_password(&json)
+            .map_err(map_err)
+    }
 }
 
 /// An in-memory vault for tests that need isolation from the desktop. Not
@@ -132,6 +222,7 @@ impl TokenVault for Keychain {
 #[derive(Debug, Default)]
 pub struct MemoryVault {
     entries: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    guard: std::sync::Mutex<Option<Guard>>,
 }
 
 #[cfg(debug_assertions)]
@@ -159,6 +250,15 @@ impl TokenVault for MemoryVault {
     fn delete(&self, key: &VaultKey) -> Result<(), VaultError> {
         let mut entries = self.entries.lock().map_err(|_| VaultError::Corrupt)?;
         entries.remove(&key.account());
+        Ok(())
+    }
+
+    fn load_guard(&self) -> Result<Option<Guard>, VaultError> {
+        Ok(self.guard.lock().map_err(|_| VaultError::Corrupt)?.clone())
+    }
+
+    fn save_guard(&self, guard: &Guard) -> Result<(), VaultError> {
+        *self.guard.lock().map_err(|_| VaultError::Corrupt)? = Some(guard.clone());
         Ok(())
     }
 }

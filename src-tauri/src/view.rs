@@ -9,6 +9,8 @@ use license_core::{
     Verification,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::store::StateIntegrity;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -192,6 +194,9 @@ pub struct LicenseView {
     pub used_count: u32,
     /// License packages.
     pub packages: Vec<PackageRow>,
+    /// Whether the state file read at start was the one last written; when
+    /// not, the panel says so (and the signed document's facts decided).
+    pub state_integrity: StateIntegrity,
     /// The time this view was computed (RFC 3339).
     pub now: String,
 }
@@ -283,6 +288,7 @@ pub fn build(
         license_count: account.map_or(0, LicenseAccount::license_count),
         used_count: account.map_or(0, LicenseAccount::used_count),
         packages: account.map(packages).unwrap_or_default(),
+        state_integrity: StateIntegrity::Intact,
         now: rfc3339(now),
     }
 }

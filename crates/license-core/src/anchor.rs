@@ -2,13 +2,15 @@
 //! and the one rule by which a pinned set may change.
 //!
 //! A console pins the server's JWK Set when an admin authorizes it, and
-//! keeps it where the customer's files cannot change it (the OS keychain).
-//! Later key sets come from the network, possibly through a TLS-inspecting
-//! proxy, so a key set is never taken as it is: [`accept_key_set`] keeps the
-//! offered keys that are pinned already, and adds a new key only when a
-//! [key rollover](sign_rollover) signed by a key already trusted vouches for
-//! it. A set that keeps no pinned key and brings no such rollover is
-//! refused; a proxy that adds a key of its own gains nothing.
+//! keeps it where the customer's files cannot change it (the OS keychain);
+//! the cached license document is verified against it and nothing else.
+//! Later key sets come from the license server over the verified connection
+//! and replace the anchor only through [`accept_key_set`]: a set that keeps
+//! at least one trusted key (the server rotates by publishing the new key
+//! beside the old one for a token lifetime) is taken; a set that drops every
+//! trusted key is refused unless a [key rollover](sign_rollover) signed by a
+//! trusted key vouches for one of its keys. A file edited to hold a key of
+//! the attacker's own never gets there: the anchor is not in the file.
 //!
 //! ```
 //! use ed25519_dalek::SigningKey;
@@ -27,10 +29,10 @@
 //!
 //! // Without a rollover, a set that drops every pinned key is refused.
 //! assert!(accept_key_set(issuer, &pinned, &offered, &[], now).is_err());
-//! // With one signed by the pinned key, the new key is trusted.
+//! // With one signed by the pinned key, the new set is the anchor.
 //! let rollover = sign_rollover(issuer, &old_kid, &old, &new_jwk, now);
 //! let anchor = accept_key_set(issuer, &pinned, &offered, &[rollover], now).unwrap();
-//! assert_eq!(anchor.keys.keys, vec![new_jwk]);
+//! assert_eq!(anchor.keys, vec![new_jwk]);
 //! ```
 
 use ed25519_dalek::SigningKey;
@@ -117,53 +119,48 @@ pub enum AnchorError {
     },
 }
 
-/// An accepted key set and what was left out of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnchorUpdate {
-    /// The new anchor: the offered keys that are trusted.
-    pub keys: JwkSet,
-    /// Offered keys that were not trusted and are left out.
-    pub refused: Vec<String>,
-}
-
 /// The new anchor from an `offered` key set and the server's `rollovers`,
-/// given the `pinned` one: the offered keys that are pinned or vouched for,
-/// through a chain of rollovers, by a pinned key. Keys dropped by the server
-/// leave the anchor; keys no trusted key vouches for never enter it.
+/// given the `pinned` one: the offered set, when it keeps a key that is
+/// pinned or vouched for, through a chain of rollovers, by a pinned key.
+/// Keys the server dropped leave the anchor with it.
 pub fn accept_key_set(
     issuer: &str,
     pinned: &JwkSet,
     offered: &JwkSet,
     rollovers: &[String],
     now: OffsetDateTime,
-) -> Result<AnchorUpdate, AnchorError> {
+) -> Result<JwkSet, AnchorError> {
+    let keeps = |trusted: &[Jwk]| {
+        offered
+            .keys
+            .iter()
+            .any(|k| trusted.iter().any(|t| same_key(t, k)))
+    };
     let mut trusted: Vec<Jwk> = pinned.keys.clone();
-    let rollovers = &rollovers[..rollovers.len().min(MAX_ROLLOVERS)];
-    let mut used = vec![false; rollovers.len()];
-    // Each pass adds at least one key or stops: at most one pass per rollover.
-    loop {
-        let mut grew = false;
-        for (i, jwt) in rollovers.iter().enumerate() {
-            if used[i] {
-                continue;
-            }
-            if let Ok(next) = vouched(issuer, &trusted, jwt, now) {
-                used[i] = true;
-                if !trusted.iter().any(|k| same_key(k, &next)) {
-                    trusted.push(next);
-                    grew = true;
+    if !keeps(&trusted) {
+        let rollovers = &rollovers[..rollovers.len().min(MAX_ROLLOVERS)];
+        let mut used = vec![false; rollovers.len()];
+        // Each pass adds a key or stops: at most one pass per rollover.
+        loop {
+            let mut grew = false;
+            for (i, jwt) in rollovers.iter().enumerate() {
+                if used[i] {
+                    continue;
+                }
+                if let Ok(next) = vouched(issuer, &trusted, jwt, now) {
+                    used[i] = true;
+                    if !trusted.iter().any(|k| same_key(k, &next)) {
+                        trusted.push(next);
+                        grew = true;
+                    }
                 }
             }
-        }
-        if !grew {
-            break;
+            if !grew {
+                break;
+            }
         }
     }
-    let (keys, refused): (Vec<&Jwk>, Vec<&Jwk>) = offered
-        .keys
-        .iter()
-        .partition(|k| trusted.iter().any(|t| same_key(t, k)));
-    if keys.is_empty() {
+    if !keeps(&trusted) {
         return Err(AnchorError::NoTrustedKey {
             offered: offered
                 .keys
@@ -173,10 +170,7 @@ pub fn accept_key_set(
                 .join(", "),
         });
     }
-    Ok(AnchorUpdate {
-        keys: JwkSet::new(keys.into_iter().cloned().collect()),
-        refused: refused.into_iter().map(|k| k.kid.clone()).collect(),
-    })
+    Ok(JwkSet::new(offered.keys.clone()))
 }
 
 /// The key a rollover vouches for, if a trusted key signed it and the key
@@ -226,22 +220,15 @@ mod tests {
     }
 
     #[test]
-    fn a_set_keeping_a_pinned_key_is_accepted_and_drops_the_retired_one() {
+    fn a_set_keeping_a_pinned_key_is_the_new_anchor() {
         let (_, a) = key(1);
         let (_, b) = key(2);
-        let got = accept_key_set(ISS, &set(&[&a, &b]), &set(&[&b]), &[], NOW).unwrap();
-        assert_eq!(got.keys, set(&[&b]));
-        assert!(got.refused.is_empty());
-    }
-
-    #[test]
-    fn a_key_added_without_a_rollover_is_left_out() {
-        // A TLS-inspecting proxy keeps the real key and adds its own.
-        let (_, a) = key(1);
-        let (_, evil) = key(9);
-        let got = accept_key_set(ISS, &set(&[&a]), &set(&[&a, &evil]), &[], NOW).unwrap();
-        assert_eq!(got.keys, set(&[&a]));
-        assert_eq!(got.refused, vec![evil.kid.clone()]);
+        // Rotation: the new key published beside the old one...
+        let got = accept_key_set(ISS, &set(&[&a]), &set(&[&a, &b]), &[], NOW).unwrap();
+        assert_eq!(got, set(&[&a, &b]));
+        // ...then the old one retired.
+        let got = accept_key_set(ISS, &got, &set(&[&b]), &[], NOW).unwrap();
+        assert_eq!(got, set(&[&b]));
     }
 
     #[test]
@@ -262,7 +249,7 @@ mod tests {
         let ab = sign_rollover(ISS, &a.kid, &a_sk, &b, NOW);
         let bc = sign_rollover(ISS, &b.kid, &b_sk, &c, NOW);
         let got = accept_key_set(ISS, &set(&[&a]), &set(&[&c]), &[bc, ab], NOW).unwrap();
-        assert_eq!(got.keys, set(&[&c]));
+        assert_eq!(got, set(&[&c]));
     }
 
     #[test]

@@ -59,7 +59,9 @@ pub use model::{
     Assignment, AssignmentKind, License, LicenseAccount, LicenseKind, LicensePackage,
     PackageStatus, Policy,
 };
-pub use notice::{notices_due, DeliveredNotices, Notice, NoticeKind, Severity};
+pub use notice::{
+    notices_due, state_tampered_notice, DeliveredNotices, Notice, NoticeKind, Severity,
+};
 pub use token::{
     decode_header, encode, verify, verify_with, AccountClaims, Expectation, Header, LicenseClaims,
     RegisteredClaims, VerifyError, LICENSE_DOCUMENT_TYP, LICENSE_TOKEN_TYP,

@@ -58,6 +58,9 @@ pub enum NoticeKind {
     ClockRollback,
     /// The license was revoked.
     Revoked,
+    /// The console's state file was edited, replaced, deleted or restored
+    /// from an older copy.
+    StateTampered,
 }
 
 /// How loudly a notice should be shown.
@@ -79,7 +82,8 @@ impl NoticeKind {
             NoticeKind::TokenExpiring | NoticeKind::RenewalNear => Severity::Info,
             NoticeKind::VerificationFailed
             | NoticeKind::GraceEnding
-            | NoticeKind::ClockRollback => Severity::Warning,
+            | NoticeKind::ClockRollback
+            | NoticeKind::StateTampered => Severity::Warning,
             NoticeKind::TokenExpired
             | NoticeKind::GraceExpired
             | NoticeKind::LicenseExpired
@@ -103,6 +107,22 @@ pub struct Notice {
     /// record them as delivered with it ([`DeliveredNotices::mark`]).
     #[serde(default)]
     pub supersedes: Vec<String>,
+}
+
+/// The notice owed when the console found its state file changed behind its
+/// back (`what`: "was edited", "was deleted", ...) at `at`. It is owed once
+/// per finding; the id carries the time found.
+pub fn state_tampered_notice(what: &str, at: OffsetDateTime) -> Notice {
+    Notice {
+        id: format!("state-tampered-{}", at.unix_timestamp()),
+        kind: NoticeKind::StateTampered,
+        title: "License state file changed".to_owned(),
+        body: format!(
+            "The console's state file {what} outside the console. Nothing in it was used to \
+             extend the license: the panel shows what the server signed. Refresh to verify now."
+        ),
+        supersedes: Vec::new(),
+    }
 }
 
 /// The ids of notices already delivered; persist it with the license state.

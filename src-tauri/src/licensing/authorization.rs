@@ -264,6 +264,9 @@ impl Licensing {
             ..LicenseState::default()
         };
         inner.persisted.state.apply_token(&tokens.claims);
+        // An admin's authorization is the moment of trust: the server's keys
+        // are pinned anew by the fetch that follows.
+        inner.guard.anchors.remove(&key.server_url);
         self.save(&mut inner)?;
         drop(inner);
         self.fetch_and_record(&client, &tokens).await

@@ -10,7 +10,10 @@ mod refresh;
 use std::sync::Arc;
 
 use license_client::{ClientConfig, LicenseClient};
-use license_core::{notices_due, LicenseState, Notice, Policy};
+use license_core::token::{verify, Expectation, VerifyError};
+use license_core::{
+    notices_due, state_tampered_notice, AccountClaims, JwkSet, LicenseState, Notice, Policy,
+};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
@@ -20,8 +23,8 @@ use crate::clock::Clock;
 use crate::error::{CommandError, ErrorCode};
 use crate::notify::Notifier;
 use crate::settings::Settings;
-use crate::store::{Persisted, StateFile};
-use crate::vault::{TokenVault, VaultError};
+use crate::store::{integrity, Persisted, StateFile, StateIntegrity};
+use crate::vault::{Guard, TokenVault, VaultError};
 use crate::view::{self, LicenseView};
 
 /// Where views and failures go (the Tauri shell emits them as events).
@@ -45,6 +48,13 @@ const KEYCHAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120
 /// What the lock of [`Licensing`] guards.
 struct Inner {
     persisted: Persisted,
+    /// The keychain's guard of the state file (seal key, generation, facts
+    /// the file must not undo, trust anchors).
+    guard: Guard,
+    /// Whether the state file read at start was the one last written.
+    integrity: StateIntegrity,
+    /// The notice owed once because the state file was changed.
+    tamper_notice: Option<Notice>,
     /// `highest_seen` as last written to the state file.
     highest_saved: Option<OffsetDateTime>,
     client: Option<LicenseClient>,
@@ -125,9 +135,40 @@ pub fn normalize_server_url(input: &str) -> Result<String, CommandError> {
     Ok(license_client::normalize_server_url(&with_scheme)?)
 }
 
+/// Verifies a license document against `anchor` only (never keys from the
+/// state file, never keys fetched on the way): the license server's
+/// signature, for this console, at `at`.
+pub(crate) fn verify_document(
+    server_url: &str,
+    client_id: &str,
+    anchor: &JwkSet,
+    raw: &str,
+    at: OffsetDateTime,
+) -> Result<AccountClaims, VerifyError> {
+    verify(
+        raw,
+        anchor,
+        &Expectation::license_document(server_url, client_id),
+        at,
+    )
+}
+
+/// Reads the keychain's guard; `Err` when the keychain cannot be asked.
+async fn read_guard(vault: &Arc<dyn TokenVault>) -> Result<Option<Guard>, VaultError> {
+    let vault = Arc::clone(vault);
+    let task = tokio::task::spawn_blocking(move || vault.load_guard());
+    match tokio::time::timeout(KEYCHAIN_TIMEOUT, task).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => Err(VaultError::Unavailable(e.to_string())),
+        Err(_) => Err(VaultError::Locked),
+    }
+}
+
 impl Licensing {
-    /// Loads the state file and verifies the cached license document with
-    /// the cached keys; nothing unverified reaches the panel.
+    /// Loads the state file, checks it against the keychain's guard, and
+    /// verifies the cached license document against the trust anchor;
+    /// nothing unverified reaches the panel, and a changed file extends
+    /// nothing: the signed document's facts override the file's.
     pub async fn open(
         clock: Arc<dyn Clock>,
         vault: Arc<dyn TokenVault>,
@@ -135,24 +176,55 @@ impl Licensing {
         events: Arc<dyn Events>,
         default_server_url: Option<String>,
     ) -> Result<Arc<Self>, CommandError> {
-        let mut persisted = file.load().map_err(store_error)?;
+        let loaded = file.load().map_err(store_error)?;
+        let now = clock.now();
+        let (mut guard, integrity) = match read_guard(&vault).await {
+            Ok(stored) => {
+                let found = integrity(&loaded.envelope, stored.as_ref());
+                (stored.unwrap_or_default(), found)
+            }
+            Err(err) => {
+                // Not checkable now; the signed facts below still decide.
+                tracing::warn!(error = %err, "keychain unavailable: the state file's seal is not checked");
+                (Guard::new(), StateIntegrity::Intact)
+            }
+        };
+        let mut persisted = loaded.persisted;
+        if integrity != StateIntegrity::Intact {
+            tracing::warn!(?integrity, "the state file was changed outside the console");
+            // Only the identifiers and the signed document are kept (the
+            // document is verified below); the keychain's copies of the
+            // identifiers win.
+            persisted = Persisted {
+                server_url: guard.server_url.clone().or(persisted.server_url),
+                server_id: guard.server_id.clone().or(persisted.server_id),
+                license_document: persisted.license_document,
+                ..Persisted::default()
+            };
+        }
         if persisted.server_url.is_none() {
             persisted.server_url = default_server_url;
         }
-        let now = clock.now();
+        // Facts the file must not undo: the highest time seen, a revocation.
+        let guarded_seen = guard
+            .highest_seen
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+        persisted.state.highest_seen = persisted.state.highest_seen.max(guarded_seen);
+        persisted.state.revoked |= guard.revoked;
         let mut client = None;
         persisted.state.account = None;
         if let Some(url) = persisted.server_url.clone() {
             if let Ok(c) = new_client(&url, Arc::clone(&clock)) {
-                if let Some(jwks) = persisted.jwks.clone() {
-                    c.set_cached_jwks(jwks);
+                let anchor = guard.anchors.get(c.server_url()).cloned();
+                if let Some(anchor) = &anchor {
+                    c.set_cached_jwks(anchor.clone());
                 }
-                if let Some(raw) = persisted.license_document.clone() {
+                if let (Some(raw), Some(anchor)) = (persisted.license_document.clone(), anchor) {
                     // A clock set back since the document was verified must
                     // neither revive it nor reject it as "not yet valid".
                     let at = persisted.state.effective_now(now);
-                    match c.verify_document(&raw, at).await {
-                        Ok(claims) => persisted.state.account = Some(claims.account),
+                    match verify_document(c.server_url(), c.client_id(), &anchor, &raw, at) {
+                        Ok(claims) => apply_signed_facts(&mut persisted.state, claims),
                         Err(err) => {
                             tracing::warn!(error = %err, "cached license document did not verify; waiting for a refresh")
                         }
@@ -162,6 +234,12 @@ impl Licensing {
             }
         }
         persisted.state.observe(now);
+        let tamper_notice = integrity
+            .words()
+            .map(|what| state_tampered_notice(what, now));
+        if guard.key().is_none() {
+            guard = Guard::new();
+        }
         Ok(Arc::new(Self {
             clock,
             vault,
@@ -169,6 +247,9 @@ impl Licensing {
             events,
             inner: Mutex::new(Inner {
                 persisted,
+                guard,
+                integrity,
+                tamper_notice,
                 highest_saved: None,
                 client,
                 pending: None,
@@ -194,12 +275,14 @@ impl Licensing {
 
     fn view_of(&self, inner: &Inner) -> LicenseView {
         let p = &inner.persisted;
-        view::build(
+        let mut view = view::build(
             &Self::effective_state(inner),
             p.server_url.as_deref(),
             p.server_id.as_deref(),
             self.clock.now(),
-        )
+        );
+        view.state_integrity = inner.integrity;
+        view
     }
 
     /// The settings and the server's policy they are checked against.
@@ -230,9 +313,27 @@ impl Licensing {
         inner.persisted.server_id.is_some()
     }
 
+    /// Writes the state file as the next generation, sealed, then the
+    /// keychain's guard. A guard that could not be written leaves the file
+    /// one generation ahead, which still reads as intact.
     fn save(&self, inner: &mut Inner) -> Result<(), CommandError> {
-        inner.persisted.version = 1;
-        self.file.save(&inner.persisted).map_err(store_error)?;
+        inner.persisted.version = 2;
+        let key = inner.guard.key().ok_or_else(|| {
+            CommandError::new(ErrorCode::Internal, "the state file's seal key is unusable")
+        })?;
+        let generation = inner.guard.generation.saturating_add(1);
+        self.file
+            .save(&inner.persisted, &key, generation)
+            .map_err(store_error)?;
+        let p = &inner.persisted;
+        inner.guard.generation = generation;
+        inner.guard.highest_seen = p.state.highest_seen.map(OffsetDateTime::unix_timestamp);
+        inner.guard.revoked = p.state.revoked;
+        inner.guard.server_url = p.server_url.clone();
+        inner.guard.server_id = p.server_id.clone();
+        if let Err(err) = self.vault.save_guard(&inner.guard) {
+            tracing::warn!(error = %err, "the state file's guard was not written to the keychain");
+        }
         inner.highest_saved = inner.persisted.state.highest_seen;
         Ok(())
     }
@@ -282,11 +383,18 @@ impl Licensing {
             if due_to_save {
                 self.save(&mut inner)?;
             }
-            notices_due(
+            let mut due = notices_due(
                 &Self::effective_state(&inner),
                 &inner.persisted.delivered,
                 now,
-            )
+            );
+            // Owed until shown once (then it is in `delivered`).
+            if let Some(notice) = &inner.tamper_notice {
+                if !inner.persisted.delivered.0.contains(&notice.id) {
+                    due.push(notice.clone());
+                }
+            }
+            due
         };
         if due.is_empty() {
             return Ok(due);
@@ -321,5 +429,17 @@ impl Licensing {
     /// Waits until the license changes (or forever).
     pub async fn changed(&self) {
         self.changed.notified().await
+    }
+}
+
+/// What the signed license document says decides: the account, the policy,
+/// and a last verification no later than the server's signing time (whole
+/// seconds, so up to a second later).
+fn apply_signed_facts(state: &mut LicenseState, claims: AccountClaims) {
+    state.account = Some(claims.account);
+    state.policy = claims.policy;
+    if let Ok(signed_at) = OffsetDateTime::from_unix_timestamp(claims.server_time) {
+        let latest = signed_at + time::Duration::seconds(1);
+        state.last_verified = Some(state.last_verified.map_or(signed_at, |t| t.min(latest)));
     }
 }

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use license_client::{ClientError, LicenseClient, TokenSet};
-use license_core::{next_refresh, AccountClaims};
+use license_core::anchor::accept_key_set;
+use license_core::{next_refresh, AccountClaims, JwkSet};
 use time::OffsetDateTime;
 
-use super::{new_client, Inner, Licensing};
+use super::{new_client, verify_document, Inner, Licensing};
 use crate::error::{CommandError, ErrorCode};
 use crate::store::Persisted;
 use crate::vault::{Tokens, VaultKey};
@@ -28,6 +29,13 @@ impl Licensing {
         let mut inner = self.inner.lock().await;
         match fetched {
             Ok(doc) => {
+                // The keys that verified the document must be the anchor's,
+                // or follow from it; then the document is checked against
+                // the anchor itself.
+                if let Err(err) = self.update_anchor(&mut inner, client, jwks.as_ref(), &doc.raw) {
+                    self.record_failure(&mut inner, &err)?;
+                    return Err(err.into());
+                }
                 let claims: AccountClaims = doc.claims;
                 let server_time = OffsetDateTime::from_unix_timestamp(claims.server_time).ok();
                 let state = &mut inner.persisted.state;
@@ -53,6 +61,45 @@ impl Licensing {
                 Err(err.into())
             }
         }
+    }
+
+    /// Takes the server's key set `offered` into the trust anchor as
+    /// `license_core::anchor` allows (pinned at authorization, when there
+    /// is none yet), then verifies `document` against the anchor.
+    fn update_anchor(
+        &self,
+        inner: &mut Inner,
+        client: &LicenseClient,
+        offered: Option<&JwkSet>,
+        document: &str,
+    ) -> Result<(), ClientError> {
+        let url = client.server_url().to_owned();
+        let now = self.clock.now();
+        let pinned = inner.guard.anchors.get(&url).cloned();
+        let anchor = match (pinned, offered) {
+            (None, Some(offered)) => offered.clone(),
+            (Some(pinned), Some(offered)) => accept_key_set(&url, &pinned, offered, &[], now)
+                .map_err(|e| ClientError::Protocol {
+                    reason: format!(
+                        "{e}. Remove the license and acquire it again if the server's keys \
+                         were replaced on purpose"
+                    ),
+                })?,
+            (Some(pinned), None) => pinned,
+            (None, None) => {
+                return Err(ClientError::Protocol {
+                    reason: "the server's keys could not be fetched".to_owned(),
+                })
+            }
+        };
+        let at = inner.persisted.state.effective_now(now);
+        verify_document(&url, client.client_id(), &anchor, document, at).map_err(|e| {
+            ClientError::Protocol {
+                reason: format!("the license document does not verify with the pinned keys ({e})"),
+            }
+        })?;
+        inner.guard.anchors.insert(url, anchor);
+        Ok(())
     }
 
     fn record_failure(&self, inner: &mut Inner, err: &ClientError) -> Result<(), CommandError> {
@@ -138,6 +185,15 @@ impl Licensing {
             return false;
         }
         let now = self.clock.now();
+        let state = &inner.persisted.state;
+        // Tokens in the keychain but no verified document (the state file
+        // was deleted or its document did not verify): ask the server, at
+        // most once a minute.
+        if state.account.is_none() {
+            return state
+                .last_failure
+                .is_none_or(|f| now - f >= time::Duration::minutes(1));
+        }
         next_refresh(&Self::effective_state(&inner), now).is_some_and(|at| at <= now)
     }
 
@@ -178,6 +234,9 @@ impl Licensing {
         let server_url = inner.persisted.server_url.clone();
         let settings = inner.persisted.settings.clone();
         let highest_seen = inner.persisted.state.latest_seen();
+        if let Some(url) = &server_url {
+            inner.guard.anchors.remove(url);
+        }
         inner.persisted = Persisted {
             server_url,
             settings,

@@ -23,6 +23,14 @@ describe("LicensePanel", () => {
     expect(screen.queryByTestId("grace")).toBeNull();
   });
 
+  it("says so when the state file was changed outside the console", () => {
+    mockIPC(() => null);
+    render(LicensePanel, { view: licensedView({ stateIntegrity: "older_copy" }), onChange: () => {} });
+    const banner = screen.getByTestId("state-integrity");
+    expect(banner).toHaveAttribute("data-code", "older_copy");
+    expect(banner).toHaveTextContent("replaced by an older copy");
+  });
+
   it("Refresh is disabled while in flight and then shows the result", async () => {
     let release: (v: unknown) => void = () => {};
     mockIPC((cmd) => {

@@ -5,6 +5,7 @@
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { LicenseStatusCode } from "./bindings/LicenseStatusCode";
 import type { PackageStatusCode } from "./bindings/PackageStatusCode";
+import type { StateIntegrity } from "./bindings/StateIntegrity";
 import type { VerificationCode } from "./bindings/VerificationCode";
 
 /** Whether the console holds a license (the panel) or not (acquisition). */
@@ -106,4 +107,15 @@ export const acquisitionHelp: Partial<Record<ErrorCode, string>> = {
   timeout: "The server did not answer in time. Try again in a moment.",
   code_expired: "The User Code expired before it was authorized. Choose Next to get a new one.",
   denied: "An administrator denied this request. Ask them, then choose Next to try again.",
+};
+
+/** What the panel says when the state file was changed outside the console. */
+export const stateIntegrityNotice: Record<StateIntegrity, string | null> = {
+  intact: null,
+  edited:
+    "The console's state file was edited or replaced outside the console. Nothing in it was used: the panel shows what the license server signed. Choose Refresh to verify now.",
+  older_copy:
+    "The console's state file was replaced by an older copy (a backup or a snapshot). Nothing in it was used: the panel shows what the license server signed. Choose Refresh to verify now.",
+  deleted:
+    "The console's state file was deleted. The license is kept in the system keychain; choose Refresh to verify it with the license server.",
 };

@@ -24,6 +24,7 @@ export function unlicensedView(overrides: Partial<LicenseView> = {}): LicenseVie
     gracePeriod: "3 days",
     nextRefreshAt: null,
     clockRolledBackSecs: null,
+    stateIntegrity: "intact",
     licenseCount: 0,
     usedCount: 0,
     packages: [],
