@@ -13,7 +13,7 @@ export GNOME_KEYRING_CONTROL
 dbus-monitor --session "type='method_call',interface='org.freedesktop.Notifications',member='Notify'" \
   > "$OUT/notifications.log" 2>&1 &
 monitor=$!
-dunst -config /dev/null > "$OUT/dunst.log" 2>&1 &
+dunst -config "$(dirname "$0")/dunstrc" > "$OUT/dunst.log" 2>&1 &
 dunst=$!
 
 cargo test --locked -p e2e -- --test-threads=1 "$@"

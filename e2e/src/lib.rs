@@ -222,8 +222,7 @@ impl Driver {
 
     /// The console's state file in its HOME.
     pub fn state_file(&self) -> PathBuf {
-        self.home
-            .join(".local/share/com.licenseconsole.console/state.json")
+        state_file_in(&self.home)
     }
 
     /// Opens a WebDriver session, which launches the console binary.
@@ -746,6 +745,21 @@ pub async fn acquire(
     )
     .await?;
     Ok(server_id)
+}
+
+/// The console's state file under `home`.
+pub fn state_file_in(home: &Path) -> PathBuf {
+    home.join(".local/share/com.licenseconsole.console/state.json")
+}
+
+/// `last_verified` from a console's state file: the file holds the sealed
+/// state under `"state"`, and the license state under its `"state"`.
+pub fn last_verified_in(state_file: &Path) -> Result<OffsetDateTime> {
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(state_file)?)?;
+    let at = json["state"]["state"]["last_verified"]
+        .as_str()
+        .context("last_verified in the state file")?;
+    parse_time(at)
 }
 
 /// Parses an RFC 3339 time.

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use e2e::{
-    acquire, binary, finish, launch_in, notifications_log, parse_time, request_window_close, step,
-    text_of, wait_text, window_visible, Driver, LicenseServer, STEP,
+    acquire, binary, finish, last_verified_in, launch_in, notifications_log, request_window_close,
+    step, text_of, wait_text, window_visible, Driver, LicenseServer, STEP,
 };
 
 const TOKEN_WARNING: &str = "License token expires soon";
@@ -90,14 +90,6 @@ async fn a_token_inside_its_warning_threshold_is_notified_once_even_after_a_rest
     }
     .await;
     finish(driver, client, result).await
-}
-
-fn last_verified_in(state_file: &std::path::Path) -> Result<time::OffsetDateTime> {
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(state_file)?)?;
-    let at = json["state"]["last_verified"]
-        .as_str()
-        .context("last_verified in the state file")?;
-    parse_time(at)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,7 +69,7 @@ impl From<&ClientError> for ErrorCode {
             ClientError::Tls { .. } => ErrorCode::Tls,
             ClientError::ServerError { .. } => ErrorCode::ServerError,
             ClientError::Protocol { .. } => ErrorCode::Protocol,
-            ClientError::ClockBehind { .. } => ErrorCode::Clock,
+            ClientError::ClockBehind { .. } | ClientError::ClockAhead { .. } => ErrorCode::Clock,
             ClientError::Denied => ErrorCode::Denied,
             ClientError::CodeExpired => ErrorCode::CodeExpired,
             ClientError::Revoked { .. } => ErrorCode::Revoked,

@@ -39,8 +39,11 @@ pub struct Tokens {
     pub refresh_token: Secret,
 }
 
-/// Keychain account of the [`Guard`] entry.
-const GUARD_ACCOUNT: &str = "state-guard";
+/// Keychain account of the [`Guard`] of the state file at `scope` (its path:
+/// one guard per state file).
+fn guard_account(scope: &str) -> String {
+    format!("state-guard {scope}")
+}
 
 /// What the console keeps in the keychain besides tokens, in one entry: the
 /// key that seals the state file and the generation last written, the
@@ -132,10 +135,10 @@ pub trait TokenVault: Send + Sync + std::fmt::Debug {
     fn save(&self, key: &VaultKey, tokens: &Tokens) -> Result<(), VaultError>;
     /// Deletes the tokens of `key`; deleting a missing entry is not an error.
     fn delete(&self, key: &VaultKey) -> Result<(), VaultError>;
-    /// Reads the [`Guard`], if there is one.
-    fn load_guard(&self) -> Result<Option<Guard>, VaultError>;
-    /// Writes the [`Guard`], replacing any.
-    fn save_guard(&self, guard: &Guard) -> Result<(), VaultError>;
+    /// Reads the [`Guard`] of the state file at `scope`, if there is one.
+    fn load_guard(&self, scope: &str) -> Result<Option<Guard>, VaultError>;
+    /// Writes the [`Guard`] of the state file at `scope`, replacing any.
+    fn save_guard(&self, scope: &str, guard: &Guard) -> Result<(), VaultError>;
 }
 
 /// The OS keychain, through the `keyring` crate.
@@ -196,8 +199,8 @@ impl TokenVault for Keychain {
         }
     }
 
-    fn load_guard(&self) -> Result<Option<Guard>, VaultError> {
-        let entry = keyring::Entry::new(SERVICE, GUARD_ACCOUNT).map_err(map_err)?;
+    fn load_guard(&self, scope: &str) -> Result<Option<Guard>, VaultError> {
+        let entry = keyring::Entry::new(SERVICE, &guard_account(scope)).map_err(map_err)?;
         match entry.get_password() {
             Ok(json) => Ok(Some(
                 serde_json::from_str(&json).map_err(|_| VaultError::Corrupt)?,
@@ -207,9 +210,9 @@ impl TokenVault for Keychain {
         }
     }
 
-    fn save_guard(&self, guard: &Guard) -> Result<(), VaultError> {
+    fn save_guard(&self, scope: &str, guard: &Guard) -> Result<(), VaultError> {
         let json = serde_json::to_string(guard).map_err(|_| VaultError::Corrupt)?;
-        keyring::Entry::new(SERVICE, GUARD_ACCOUNT)
+        keyring::Entry::new(SERVICE, &guard_account(scope))
             .map_err(map_err)?
             .set_password(&json)
             .map_err(map_err)
@@ -222,7 +225,7 @@ impl TokenVault for Keychain {
 #[derive(Debug, Default)]
 pub struct MemoryVault {
     entries: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
-    guard: std::sync::Mutex<Option<Guard>>,
+    guards: std::sync::Mutex<std::collections::HashMap<String, Guard>>,
 }
 
 #[cfg(debug_assertions)]
@@ -253,12 +256,14 @@ impl TokenVault for MemoryVault {
         Ok(())
     }
 
-    fn load_guard(&self) -> Result<Option<Guard>, VaultError> {
-        Ok(self.guard.lock().map_err(|_| VaultError::Corrupt)?.clone())
+    fn load_guard(&self, scope: &str) -> Result<Option<Guard>, VaultError> {
+        let guards = self.guards.lock().map_err(|_| VaultError::Corrupt)?;
+        Ok(guards.get(scope).cloned())
     }
 
-    fn save_guard(&self, guard: &Guard) -> Result<(), VaultError> {
-        *self.guard.lock().map_err(|_| VaultError::Corrupt)? = Some(guard.clone());
+    fn save_guard(&self, scope: &str, guard: &Guard) -> Result<(), VaultError> {
+        let mut guards = self.guards.lock().map_err(|_| VaultError::Corrupt)?;
+        guards.insert(scope.to_owned(), guard.clone());
         Ok(())
     }
 }

@@ -552,3 +552,78 @@ async fn a_deleted_state_file_is_recovered_from_the_keychain_by_a_refresh() {
     assert_eq!(view.status, LicenseStatusCode::Licensed);
     assert_eq!(view.server_id.as_deref(), Some(server_id.as_str()));
 }
+
+/// The system clock, set forward by a fixed amount.
+#[derive(Debug)]
+struct AheadClock(time::Duration);
+
+impl Clock for AheadClock {
+    fn now(&self) -> OffsetDateTime {
+        SystemClock.now() + self.0
+    }
+}
+
+/// A clock once set a week ahead must not make the console unusable (issue
+/// 14, item 3): while it is ahead, Refresh says so and by how much; once it
+/// is right again, Refresh works (the server's `Date` confirms the clock),
+/// and so do Remove and acquiring again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_set_a_week_ahead_then_back_recovers() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::default());
+    let (licensing, _) = open(dir.path(), vault.clone(), &server.base).await;
+    acquire(&licensing, &server).await;
+    drop(licensing);
+
+    let week = time::Duration::days(7);
+    let ahead = Licensing::open(
+        Arc::new(AheadClock(week)),
+        vault.clone(),
+        StateFile::in_dir(dir.path()),
+        Arc::new(Recorder::default()),
+        Some(server.base.clone()),
+    )
+    .await
+    .expect("open");
+    let err = ahead
+        .refresh()
+        .await
+        .expect_err("the clock is a week ahead");
+    assert_eq!(err.code, ErrorCode::Clock, "{err:?}");
+    assert!(
+        err.message.contains("7 days ahead") || err.message.contains("6 days ahead"),
+        "says by how much: {}",
+        err.message
+    );
+    drop(ahead);
+
+    // The clock is right again; the console saw a time a week ahead.
+    let (back, _) = open(dir.path(), vault.clone(), &server.base).await;
+    assert!(back.view().await.clock_rolled_back_secs.is_some());
+    let view = back.refresh().await.expect("refresh with the clock right");
+    assert_eq!(view.status, LicenseStatusCode::Licensed);
+    assert_eq!(view.verification, VerificationCode::Verified);
+    assert_eq!(
+        view.clock_rolled_back_secs, None,
+        "the server confirmed the clock"
+    );
+
+    // Remove and acquire again after the same mistake.
+    drop(back);
+    let ahead = Licensing::open(
+        Arc::new(AheadClock(week)),
+        vault.clone(),
+        StateFile::in_dir(dir.path()),
+        Arc::new(Recorder::default()),
+        Some(server.base.clone()),
+    )
+    .await
+    .expect("open");
+    drop(ahead);
+    let (back, _) = open(dir.path(), vault, &server.base).await;
+    back.remove(true).await.expect("removed");
+    let (_, view) = acquire(&back, &server).await;
+    assert_eq!(view.status, LicenseStatusCode::Licensed);
+    assert_eq!(view.clock_rolled_back_secs, None);
+}

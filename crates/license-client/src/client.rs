@@ -684,7 +684,18 @@ impl LicenseClient {
                 ))
             }
         };
-        let claims = self.verify_token(&r.access_token, now).await?;
+        let now = self.confirmed_now(reply, now);
+        let claims = match self.verify_token(&r.access_token, now).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                return Err(match self.ahead_of_server(reply) {
+                    Some(server) if self.verify_token(&r.access_token, server).await.is_ok() => {
+                        self.clock_ahead(server)
+                    }
+                    _ => e,
+                })
+            }
+        };
         Ok(TokenSet {
             access_token: Secret::new(r.access_token),
             refresh_token,
@@ -730,7 +741,23 @@ impl LicenseClient {
             return Err(unexpected_status(&reply));
         }
         let r: LicenseResponse = parse(&reply.body, "license response")?;
-        let claims = self.verify_document(&r.license_document, now).await?;
+        let now = self.confirmed_now(&reply, now);
+        let claims = match self.verify_document(&r.license_document, now).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                return Err(match self.ahead_of_server(&reply) {
+                    Some(server)
+                        if self
+                            .verify_document(&r.license_document, server)
+                            .await
+                            .is_ok() =>
+                    {
+                        self.clock_ahead(server)
+                    }
+                    _ => e,
+                })
+            }
+        };
         tracing::info!(server_id = %claims.sub, "license document fetched and verified");
         Ok(LicenseDocument {
             raw: r.license_document,
@@ -796,6 +823,37 @@ impl LicenseClient {
                     .map_err(|e| verify_error(what, e, now))
             }
             Err(e) => Err(verify_error(what, e, now)),
+        }
+    }
+
+    /// The time to verify a fresh answer at: the caller's `now` (which may
+    /// be a later time already seen, after a clock set back), unless the
+    /// server's `Date` agrees with this computer's clock within
+    /// [`CLOCK_TOLERANCE`]: then the clock is confirmed right now, and a
+    /// later time seen before was the clock's mistake (once set forward),
+    /// which must not make every fresh token look expired.
+    fn confirmed_now(&self, reply: &Reply, now: OffsetDateTime) -> OffsetDateTime {
+        let local = self.inner.clock.now();
+        match server_date(reply) {
+            Some(server) if (server - local).abs() <= CLOCK_TOLERANCE => local,
+            _ => now,
+        }
+    }
+
+    /// The server's time when this computer's clock is ahead of it by more
+    /// than [`CLOCK_TOLERANCE`].
+    fn ahead_of_server(&self, reply: &Reply) -> Option<OffsetDateTime> {
+        server_date(reply).filter(|server| self.inner.clock.now() - *server > CLOCK_TOLERANCE)
+    }
+
+    /// An answer valid at the server's time but not at this computer's:
+    /// the clock is ahead, and by how much.
+    fn clock_ahead(&self, server: OffsetDateTime) -> ClientError {
+        ClientError::ClockAhead {
+            ahead: duration_in_words(self.inner.clock.now() - server),
+            server_time: server
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| server.to_string()),
         }
     }
 
@@ -990,6 +1048,21 @@ fn verify_error(what: &str, e: VerifyError, now: OffsetDateTime) -> ClientError 
         ),
     };
     ClientError::protocol(reason)
+}
+
+/// How far this computer's clock may be from the server's `Date` and still
+/// count as right (the `Date` header has whole seconds; networks add delay).
+const CLOCK_TOLERANCE: time::Duration = time::Duration::minutes(5);
+
+/// The server's clock from the answer's `Date` header (RFC 9110 IMF-fixdate).
+fn server_date(reply: &Reply) -> Option<OffsetDateTime> {
+    let value = reply.headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value, &format)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
 }
 
 fn saturating_i64(v: u64) -> i64 {

@@ -78,6 +78,20 @@ pub enum ClientError {
         /// How far behind, in words ("3 hours", "2 days").
         behind: String,
     },
+    /// What the server sent is already expired by this computer's clock,
+    /// which is ahead of the server's (its `Date`) by more than the
+    /// tolerance: the clock was set forward.
+    #[error(
+        "This computer's clock is about {ahead} ahead of the license server's (the server's time \
+         is {server_time}), so what the server sends looks expired. Set the date and time right \
+         (or turn on network time); the console recovers by itself once the clock is right."
+    )]
+    ClockAhead {
+        /// How far ahead, in words ("7 days").
+        ahead: String,
+        /// The server's time (RFC 3339, UTC).
+        server_time: String,
+    },
     /// The authorization was denied at the license server (`access_denied`).
     #[error(
         "The authorization was denied at the license server. Start again and approve the device \
@@ -125,7 +139,7 @@ impl ClientError {
             ClientError::Tls { .. } => "tls",
             ClientError::ServerError { .. } => "server_error",
             ClientError::Protocol { .. } => "protocol",
-            ClientError::ClockBehind { .. } => "clock",
+            ClientError::ClockBehind { .. } | ClientError::ClockAhead { .. } => "clock",
             ClientError::Denied => "denied",
             ClientError::CodeExpired => "code_expired",
             ClientError::Revoked { .. } => "revoked",

@@ -153,10 +153,30 @@ pub(crate) fn verify_document(
     )
 }
 
+/// Verifies a cached license document's signature, issuer, audience and
+/// type against `anchor`, whatever the time: its signing time is what the
+/// grace period counts from ([`apply_signed_facts`]).
+fn verify_document_signature(
+    server_url: &str,
+    client_id: &str,
+    anchor: &JwkSet,
+    raw: &str,
+) -> Result<AccountClaims, VerifyError> {
+    let any_time = Expectation {
+        leeway_secs: i64::MAX / 4,
+        ..Expectation::license_document(server_url, client_id)
+    };
+    verify(raw, anchor, &any_time, OffsetDateTime::UNIX_EPOCH)
+}
+
 /// Reads the keychain's guard; `Err` when the keychain cannot be asked.
-async fn read_guard(vault: &Arc<dyn TokenVault>) -> Result<Option<Guard>, VaultError> {
+async fn read_guard(
+    vault: &Arc<dyn TokenVault>,
+    file: &StateFile,
+) -> Result<Option<Guard>, VaultError> {
     let vault = Arc::clone(vault);
-    let task = tokio::task::spawn_blocking(move || vault.load_guard());
+    let scope = file.path().display().to_string();
+    let task = tokio::task::spawn_blocking(move || vault.load_guard(&scope));
     match tokio::time::timeout(KEYCHAIN_TIMEOUT, task).await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => Err(VaultError::Unavailable(e.to_string())),
@@ -178,7 +198,7 @@ impl Licensing {
     ) -> Result<Arc<Self>, CommandError> {
         let loaded = file.load().map_err(store_error)?;
         let now = clock.now();
-        let (mut guard, integrity) = match read_guard(&vault).await {
+        let (mut guard, integrity) = match read_guard(&vault, &file).await {
             Ok(stored) => {
                 let found = integrity(&loaded.envelope, stored.as_ref());
                 (stored.unwrap_or_default(), found)
@@ -220,10 +240,11 @@ impl Licensing {
                     c.set_cached_jwks(anchor.clone());
                 }
                 if let (Some(raw), Some(anchor)) = (persisted.license_document.clone(), anchor) {
-                    // A clock set back since the document was verified must
-                    // neither revive it nor reject it as "not yet valid".
-                    let at = persisted.state.effective_now(now);
-                    match verify_document(c.server_url(), c.client_id(), &anchor, &raw, at) {
+                    // Whose signature, for whom: checked here. How long it
+                    // counts: decided by `license_core::assess` from its
+                    // signing time (the grace period), so a clock set back
+                    // revives nothing and a clock set forward hides nothing.
+                    match verify_document_signature(c.server_url(), c.client_id(), &anchor, &raw) {
                         Ok(claims) => apply_signed_facts(&mut persisted.state, claims),
                         Err(err) => {
                             tracing::warn!(error = %err, "cached license document did not verify; waiting for a refresh")
@@ -331,7 +352,8 @@ impl Licensing {
         inner.guard.revoked = p.state.revoked;
         inner.guard.server_url = p.server_url.clone();
         inner.guard.server_id = p.server_id.clone();
-        if let Err(err) = self.vault.save_guard(&inner.guard) {
+        let scope = self.file.path().display().to_string();
+        if let Err(err) = self.vault.save_guard(&scope, &inner.guard) {
             tracing::warn!(error = %err, "the state file's guard was not written to the keychain");
         }
         inner.highest_saved = inner.persisted.state.highest_seen;

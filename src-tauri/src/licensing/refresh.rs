@@ -32,7 +32,13 @@ impl Licensing {
                 // The keys that verified the document must be the anchor's,
                 // or follow from it; then the document is checked against
                 // the anchor itself.
-                if let Err(err) = self.update_anchor(&mut inner, client, jwks.as_ref(), &doc.raw) {
+                // At the server's signing time: the client checked expiry at
+                // the right time already; this checks whose key signed it.
+                let signed_at = OffsetDateTime::from_unix_timestamp(doc.claims.server_time)
+                    .unwrap_or_else(|_| self.clock.now());
+                if let Err(err) =
+                    self.update_anchor(&mut inner, client, jwks.as_ref(), &doc.raw, signed_at)
+                {
                     self.record_failure(&mut inner, &err)?;
                     return Err(err.into());
                 }
@@ -65,13 +71,15 @@ impl Licensing {
 
     /// Takes the server's key set `offered` into the trust anchor as
     /// `license_core::anchor` allows (pinned at authorization, when there
-    /// is none yet), then verifies `document` against the anchor.
+    /// is none yet), then verifies `document` against the anchor, at the
+    /// time the server signed it.
     fn update_anchor(
         &self,
         inner: &mut Inner,
         client: &LicenseClient,
         offered: Option<&JwkSet>,
         document: &str,
+        signed_at: OffsetDateTime,
     ) -> Result<(), ClientError> {
         let url = client.server_url().to_owned();
         let now = self.clock.now();
@@ -92,8 +100,7 @@ impl Licensing {
                 })
             }
         };
-        let at = inner.persisted.state.effective_now(now);
-        verify_document(&url, client.client_id(), &anchor, document, at).map_err(|e| {
+        verify_document(&url, client.client_id(), &anchor, document, signed_at).map_err(|e| {
             ClientError::Protocol {
                 reason: format!("the license document does not verify with the pinned keys ({e})"),
             }
