@@ -44,6 +44,7 @@ pub mod clock;
 pub mod jwk;
 pub mod model;
 pub mod notice;
+mod plan;
 pub mod protocol;
 pub mod seal;
 pub mod token;
