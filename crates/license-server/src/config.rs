@@ -37,6 +37,15 @@ pub struct ServeArgs {
     /// Minimum polling interval of the token endpoint.
     #[arg(long, env = "LICENSE_SERVER_POLL_INTERVAL_SECS", default_value_t = 5)]
     pub poll_interval_secs: u64,
+    /// A reverse proxy in front of the server (repeatable): for requests
+    /// from these addresses, rate limits apply to the client address in
+    /// `X-Forwarded-For` instead (its last entry not itself a trusted proxy).
+    #[arg(
+        long = "trusted-proxy",
+        env = "LICENSE_SERVER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Device authorizations one client address may start per 15 minutes
     /// (each is a device code kept until it expires). Raise it for a load
     /// test from one address.
@@ -80,6 +89,8 @@ pub struct Config {
     pub poll_interval_secs: i64,
     /// Device authorizations one client address may start per 15 minutes.
     pub device_authorizations_per_address: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// A client that lost a refresh response may retry with the previous
     /// refresh token this long and receives the same new pair.
     pub refresh_retry_window_secs: i64,
@@ -96,6 +107,7 @@ impl Config {
             device_code_ttl_secs: 900,
             poll_interval_secs: 5,
             device_authorizations_per_address: 100,
+            trusted_proxies: Vec::new(),
             refresh_retry_window_secs: 120,
             policy: Policy::default(),
         }
@@ -118,6 +130,7 @@ impl Config {
             device_code_ttl_secs: clamp(args.device_code_ttl_secs),
             poll_interval_secs: clamp(args.poll_interval_secs),
             device_authorizations_per_address: args.device_authorizations_per_address.max(1),
+            trusted_proxies: args.trusted_proxies.clone(),
             policy,
             ..Config::new(issuer)
         }

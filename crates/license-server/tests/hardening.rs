@@ -245,3 +245,176 @@ async fn device_authorizations_are_bounded_per_address_and_purged() {
         .unwrap();
     assert_eq!(rows().await, 1, "only the live code is left");
 }
+
+/// Opens the sign-in form and signs in as the demo admin with `password`
+/// through `client`, from `forwarded_for` when given.
+async fn post_sign_in(
+    server: &TestServer,
+    client: &reqwest::Client,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let csrf = login_csrf(server, client).await;
+    let mut request = client.post(server.url("/admin/login")).form(&[
+        ("csrf", csrf.as_str()),
+        ("email", license_server::demo::DEMO_ADMIN),
+        ("password", password),
+        ("next", "/admin"),
+    ]);
+    if let Some(addr) = forwarded_for {
+        request = request.header("x-forwarded-for", addr);
+    }
+    request.send().await.unwrap()
+}
+
+async fn login_csrf(server: &TestServer, client: &reqwest::Client) -> String {
+    hidden(
+        &page(server, client, "/admin/login")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "csrf",
+    )
+}
+
+/// 300 concurrent wrong sign-ins sharing one form ran argon2 71 times
+/// (the limit is 5 per account): the failures were counted after hashing.
+/// Now each attempt is counted first, and password checks run one at a time
+/// per core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_sign_ins_check_no_more_passwords_than_the_limits() {
+    let server = start().await;
+    // One sign-in form: its CSRF token and the cookie that goes with it,
+    // sent by hand with every attempt.
+    let form = api().get(server.url("/admin/login")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = hidden(&form.text().await.unwrap(), "csrf");
+    let client = api();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        let client = client.clone();
+        let csrf = csrf.clone();
+        let cookie = cookie.clone();
+        let url = server.url("/admin/login");
+        tasks.spawn(async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", license_server::demo::DEMO_ADMIN),
+                    ("password", "wrong password"),
+                    ("next", "/admin"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(status) = tasks.join_next().await {
+        *statuses.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    let gate = &server.state.limits.passwords;
+    let runs = gate.runs.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        runs <= 5,
+        "{runs} password checks for 5 allowed attempts: {statuses:?}"
+    );
+    assert_eq!(statuses.get(&401), Some(&(runs as i32)), "{statuses:?}");
+    assert_eq!(
+        statuses.get(&429),
+        Some(&(300 - runs as i32)),
+        "{statuses:?}"
+    );
+    let most = gate.most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        most <= gate.size(),
+        "{most} checks at once on {} cores",
+        gate.size()
+    );
+}
+
+/// Five wrong guesses locked the real admin out for 15 minutes. Now the
+/// account backs off exponentially, never for more than a minute.
+#[tokio::test]
+async fn a_guessed_account_opens_again_within_a_minute() {
+    let server = start().await;
+    let client = browser();
+    for _ in 0..5 {
+        let r = post_sign_in(&server, &client, "wrong password", None).await;
+        assert_eq!(r.status(), 401);
+    }
+    let good = server.admin_password.clone();
+    let r = post_sign_in(&server, &client, &good, None).await;
+    assert_eq!(r.status(), 429, "backing off");
+    assert!(r.text().await.unwrap().contains("seconds"));
+    server.advance(61);
+    let r = post_sign_in(&server, &client, &good, None).await;
+    assert_eq!(r.status(), 303, "the real admin is in within a minute");
+}
+
+/// Behind a reverse proxy every client had the proxy's address, so one
+/// client's failures locked everyone out. With `--trusted-proxy`, limits
+/// apply to the address the proxy forwards; from anyone else the header
+/// counts for nothing.
+#[tokio::test]
+async fn limits_apply_to_the_client_behind_a_trusted_proxy() {
+    let server = start_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let client = browser();
+    // One client fails 20 times (each for another account, to stay clear of
+    // the per-account backoff): its address is locked.
+    for i in 0..20 {
+        let csrf = login_csrf(&server, &client).await;
+        let r = client
+            .post(server.url("/admin/login"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", format!("nobody{i}@example.com").as_str()),
+                ("password", "wrong"),
+                ("next", "/admin"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    let good = server.admin_password.clone();
+    let r = post_sign_in(&server, &client, &good, Some("203.0.113.7")).await;
+    assert_eq!(r.status(), 429, "that client is locked");
+    // Another client behind the same proxy is not.
+    let r = post_sign_in(&server, &client, &good, Some("198.51.100.2")).await;
+    assert_eq!(r.status(), 303, "another client signs in");
+
+    // Without a trusted proxy the header is ignored: the peer is the client.
+    let server = start().await;
+    let client = browser();
+    for i in 0..20 {
+        let csrf = login_csrf(&server, &client).await;
+        let r = client
+            .post(server.url("/admin/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", format!("nobody{i}@example.com").as_str()),
+                ("password", "wrong"),
+                ("next", "/admin"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    let r = post_sign_in(&server, &client, &good, Some("192.0.2.1")).await;
+    assert_eq!(r.status(), 429, "a forged header does not escape the limit");
+}

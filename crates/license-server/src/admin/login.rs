@@ -89,14 +89,26 @@ pub(super) async fn submit(
     let email = form.email.trim().to_lowercase();
     let addr_key = format!("addr:{addr}");
     let user_key = format!("user:{email}");
-    let limiter = &state.limits.sign_in;
-    if let Err(wait) = limiter
-        .check(&addr_key, SIGN_IN_MAX_FAILURES_PER_ADDRESS, now)
-        .and(limiter.check(&user_key, SIGN_IN_MAX_FAILURES_PER_ACCOUNT, now))
-    {
-        let minutes = (wait + 59) / 60;
+    let limits = &state.limits;
+    // Each attempt is counted before its password is checked, so a flood
+    // of concurrent attempts cannot all get past the limits first.
+    let counted = limits
+        .sign_in
+        .attempt(&addr_key, SIGN_IN_MAX_FAILURES_PER_ADDRESS, now)
+        .and_then(|()| {
+            limits
+                .sign_in_account
+                .attempt(&user_key, SIGN_IN_MAX_FAILURES_PER_ACCOUNT, now)
+                .inspect_err(|_| limits.sign_in.forgive(&addr_key))
+        });
+    if let Err(wait) = counted {
+        let when = if wait < 60 {
+            format!("{wait} seconds")
+        } else {
+            format!("{} minutes", (wait + 59) / 60)
+        };
         return Ok(relogin(
-            &format!("Too many failed sign-ins. Try again in {minutes} minutes."),
+            &format!("Too many failed sign-ins. Try again in {when}."),
             StatusCode::TOO_MANY_REQUESTS,
         ));
     }
@@ -105,25 +117,27 @@ pub(super) async fn submit(
     } else {
         None
     };
-    // argon2 is slow on purpose: keep it off the async workers.
+    // argon2 is slow and memory-hard on purpose: off the async workers, and
+    // one at a time per core.
     let password = form.password.clone();
     let stored = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.clone());
-    let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &stored))
+    let ok = limits
+        .passwords
+        .run(move || secrets::verify_password(&password, &stored))
         .await
         .map_err(Error::internal)?;
     let Some(user) = user.filter(|_| ok) else {
-        limiter.fail(&addr_key, now);
-        limiter.fail(&user_key, now);
         tracing::info!(addr = %addr, "sign-in failed");
         return Ok(relogin(
             "Wrong email or password.",
             StatusCode::UNAUTHORIZED,
         ));
     };
-    limiter.reset(&user_key);
+    limits.sign_in.forgive(&addr_key);
+    limits.sign_in_account.reset(&user_key);
     let session_id = secrets::random_token();
     let id_hash = secrets::hash(&session_id);
     let orgs = state.db.user_orgs(user.id).await?;

@@ -40,20 +40,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
     }
 }
 
-/// The caller's address, for rate limits.
+/// The caller's address, for rate limits: the peer's, or, when the peer is
+/// a trusted reverse proxy (`--trusted-proxy`), the last address in
+/// `X-Forwarded-For` that is not itself a trusted proxy.
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_else(|| "unknown".into()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let trusted = &state.config.trusted_proxies;
+        let Some(peer) = peer else {
+            return Ok(ClientAddr("unknown".into()));
+        };
+        if !trusted.contains(&peer) {
+            return Ok(ClientAddr(peer.to_string()));
+        }
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        let client = forwarded
+            .iter()
+            .rev()
+            .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+            .find(|a| !trusted.contains(a))
+            .unwrap_or(peer);
+        Ok(ClientAddr(client.to_string()))
     }
 }
 
