@@ -91,6 +91,8 @@ pub struct Config {
     pub device_authorizations_per_address: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A client must send a request's headers within this time (slowloris).
+    pub header_read_timeout: std::time::Duration,
     /// A client that lost a refresh response may retry with the previous
     /// refresh token this long and receives the same new pair.
     pub refresh_retry_window_secs: i64,
@@ -108,6 +110,7 @@ impl Config {
             poll_interval_secs: 5,
             device_authorizations_per_address: 100,
             trusted_proxies: Vec::new(),
+            header_read_timeout: std::time::Duration::from_secs(10),
             refresh_retry_window_secs: 120,
             policy: Policy::default(),
         }

@@ -23,11 +23,10 @@ pub mod oauth;
 pub mod secrets;
 pub mod store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
@@ -96,6 +95,13 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-acti
 /// request tracing (method, path without query, status, latency: never a
 /// header, a query or a body, so no token or secret reaches the log).
 pub fn app(state: AppState) -> Router {
+    // Over https, browsers are told to use nothing else for a year.
+    let hsts = state.config.secure_cookies().then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     let api = Router::new()
         .merge(oauth::routes())
         .merge(api::routes())
@@ -130,6 +136,7 @@ pub fn app(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(tower::util::option_layer(hsts))
         // One span per request with its method and path (the query is left
         // out: it may hold a user code), one event per response.
         .layer(
@@ -152,20 +159,70 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes. Client addresses
-/// are made available to the handlers (sign-in rate limits).
+/// At most this many connections are served at once; more wait in the
+/// kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 8192;
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then lets the
+/// requests in flight finish. Client addresses are made available to the
+/// handlers (rate limits). A client must send a request's headers within
+/// `Config::header_read_timeout`, the wait for the next request on a
+/// kept-alive connection included, so connections held open by slow or
+/// silent clients (slowloris) are closed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
     let background = keys::spawn_reload(state.clone());
-    let result = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let header_read_timeout = state.config.header_read_timeout;
+    let router = app(state);
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => {
+                permit.expect("the connection limit is never closed")
+            }
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
     background.abort();
-    result
+    // Requests in flight finish; idle connections close.
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(REQUEST_TIMEOUT) => {}
+    }
+    Ok(())
 }

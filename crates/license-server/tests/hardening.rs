@@ -418,3 +418,52 @@ async fn limits_apply_to_the_client_behind_a_trusted_proxy() {
     let r = post_sign_in(&server, &client, &good, Some("192.0.2.1")).await;
     assert_eq!(r.status(), 429, "a forged header does not escape the limit");
 }
+
+/// A client that sends half a request's headers and then nothing kept its
+/// connection, and the server's memory for it, for ever (slowloris). Now the
+/// headers must arrive within the header-read timeout.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_with(|c| c.header_read_timeout = std::time::Duration::from_secs(1)).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /admin/login HTTP/1.1\r\nHost: licenses\r\nX-Slow: 1\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(_))),
+        "the connection is still open after 5 s"
+    );
+    // Whole requests are served as before.
+    let r = api().get(server.url("/admin/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Over https the session cookies carry the `__Host-` prefix (only Secure,
+/// only this host, path `/`) and browsers are told to stay on https (HSTS).
+#[tokio::test]
+async fn over_https_cookies_are_host_only_and_hsts_is_sent() {
+    let server = start_with(|c| c.issuer = "https://licenses.example.com".into()).await;
+    let r = api().get(server.url("/admin/login")).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-ls_login_csrf="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+
+    let plain = start().await;
+    let r = api().get(plain.url("/admin/login")).send().await.unwrap();
+    assert!(r.headers().get("strict-transport-security").is_none());
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("ls_login_csrf="), "{cookie}");
+}

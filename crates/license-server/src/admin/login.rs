@@ -76,7 +76,7 @@ pub(super) async fn submit(
         let page = login_form(&state, next.clone(), email, Some(error.to_owned()));
         (status, page).into_response()
     };
-    let cookie_csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    let cookie_csrf = cookie(&state, &headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if cookie_csrf.is_empty()
         || !secrets::constant_time_eq(cookie_csrf.as_bytes(), form.csrf.as_bytes())
     {

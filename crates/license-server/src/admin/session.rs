@@ -81,7 +81,21 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
-pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The name a cookie goes by: with the `__Host-` prefix when the server is
+/// reached over https, so the browser takes it only as Secure, for this
+/// host and path `/` (no subdomain or http page can set or shadow it).
+fn cookie_name(state: &AppState, name: &str) -> String {
+    if state.config.secure_cookies() {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The value of the cookie `name` (as [`cookie_name`] spells it).
+pub(super) fn cookie<'a>(state: &AppState, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let name = cookie_name(state, name);
+    let name = name.as_str();
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -98,6 +112,7 @@ pub(super) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64
     } else {
         ""
     };
+    let name = cookie_name(state, name);
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
@@ -129,7 +144,7 @@ pub(super) async fn load_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, Error> {
-    let Some(id) = cookie(headers, SESSION_COOKIE) else {
+    let Some(id) = cookie(state, headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     if id.len() > 100 {
