@@ -50,6 +50,15 @@ else
   log "tauri-driver present"
 fi
 
+# cargo-fuzz runs the fuzz targets in fuzz/ (scripts/fuzz.sh, and briefly
+# in scripts/test.sh) on the stable toolchain.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz (about 1 minute)"
+  cargo install cargo-fuzz --version "^0.13" --locked --quiet
+else
+  log "cargo-fuzz present"
+fi
+
 # Frontend packages, from the committed lock file.
 if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   # `npm install` with the committed lock file: `npm ci` refuses this lock

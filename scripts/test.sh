@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up whatever is missing, then runs every check: formatting, lints, the
-# Rust tests, the UI tests, the end-to-end suite, and the .deb bundle.
+# Rust tests, the UI tests, a brief fuzzing run, the end-to-end suite, and the
+# .deb bundle.
 # Every stage prints how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,12 @@ ok
 
 stage "UI checks and tests (svelte-check, vitest)"
 (cd ui && npm run --silent check && npm test --silent)
+ok
+
+# Each parser of untrusted input, fuzzed briefly: a crash or an accepted
+# forgery fails the tests. ./scripts/fuzz.sh alone runs 10^6 executions each.
+stage "Fuzz (brief: 20000 executions per target)"
+FUZZ_RUNS=20000 ./scripts/fuzz.sh
 ok
 
 stage "End-to-end suite (real console in Xvfb, real license server)"
