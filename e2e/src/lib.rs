@@ -762,6 +762,23 @@ pub fn last_verified_in(state_file: &Path) -> Result<OffsetDateTime> {
     parse_time(at)
 }
 
+/// A console licensed by `server` in a HOME of its own, then closed: that
+/// HOME, and the environment that points a console at the server.
+pub async fn licensed_home(
+    server: &LicenseServer,
+) -> Result<(tempfile::TempDir, [(&'static str, String); 1])> {
+    let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
+    let env = [("LICENSE_CONSOLE_SERVER_URL", server.url.clone())];
+    let (driver, client) = launch_in(home.path(), &env).await?;
+    let result = async {
+        acquire(&client, server, None).await?;
+        Ok(())
+    }
+    .await;
+    finish(driver, client, result).await?;
+    Ok((home, env))
+}
+
 /// Parses an RFC 3339 time.
 pub fn parse_time(s: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).with_context(|| format!("parse time {s:?}"))

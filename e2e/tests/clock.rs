@@ -7,30 +7,18 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 use e2e::{
-    acquire, attr, click, finish, last_verified_in, launch_in, notifications_log, parse_time,
-    state_file_in, wait_text, LicenseServer, STEP,
+    acquire, attr, click, finish, last_verified_in, launch_in, licensed_home, notifications_log,
+    parse_time, state_file_in, wait_text, LicenseServer, STEP,
 };
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_set_back_a_day_is_shown_and_extends_nothing() -> Result<()> {
-    ensure!(
-        std::path::Path::new(LIBFAKETIME).exists(),
-        "{LIBFAKETIME} is missing: scripts/setup.sh installs the faketime package"
-    );
+    require_libfaketime()?;
     let server = LicenseServer::start_demo(&[])?;
-    let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
-    let env = [("LICENSE_CONSOLE_SERVER_URL", server.url.clone())];
-
     // Licensed with the true clock.
-    let (driver, client) = launch_in(home.path(), &env).await?;
-    let result = async {
-        acquire(&client, &server, None).await?;
-        Ok(())
-    }
-    .await;
-    finish(driver, client, result).await?;
+    let (home, env) = licensed_home(&server).await?;
     let true_last_verified = last_verified_in(&state_file_in(home.path()))?;
 
     // The same console, started with its clock a day behind.
@@ -72,6 +60,14 @@ async fn a_clock_set_back_a_day_is_shown_and_extends_nothing() -> Result<()> {
     finish(driver, client, result).await
 }
 
+fn require_libfaketime() -> Result<()> {
+    ensure!(
+        std::path::Path::new(LIBFAKETIME).exists(),
+        "{LIBFAKETIME} is missing: scripts/setup.sh installs the faketime package"
+    );
+    Ok(())
+}
+
 /// The console's environment with its clock moved by `offset` (libfaketime
 /// syntax: "-1d", "+7d"), in the console process only.
 fn faked(env: &[(&'static str, String)], offset: &str) -> Vec<(&'static str, String)> {
@@ -87,20 +83,9 @@ fn faked(env: &[(&'static str, String)], offset: &str) -> Vec<(&'static str, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_set_a_week_ahead_says_so_and_recovers_once_right() -> Result<()> {
-    ensure!(
-        std::path::Path::new(LIBFAKETIME).exists(),
-        "{LIBFAKETIME} is missing: scripts/setup.sh installs the faketime package"
-    );
+    require_libfaketime()?;
     let server = LicenseServer::start_demo(&[])?;
-    let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
-    let env = [("LICENSE_CONSOLE_SERVER_URL", server.url.clone())];
-    let (driver, client) = launch_in(home.path(), &env).await?;
-    let result = async {
-        acquire(&client, &server, None).await?;
-        Ok(())
-    }
-    .await;
-    finish(driver, client, result).await?;
+    let (home, env) = licensed_home(&server).await?;
 
     // A week ahead: Refresh says the clock is wrong, and by how much.
     let ahead = faked(&env, "+7d");

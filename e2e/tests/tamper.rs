@@ -5,22 +5,14 @@
 
 use anyhow::{ensure, Result};
 use e2e::{
-    acquire, finish, launch_in, notifications_log, screenshot, state_file_in, wait_text,
+    finish, launch_in, licensed_home, notifications_log, screenshot, state_file_in, wait_text,
     LicenseServer, STEP,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_state_file_is_shown_notified_once_and_extends_nothing() -> Result<()> {
     let server = LicenseServer::start_demo(&[])?;
-    let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
-    let env = [("LICENSE_CONSOLE_SERVER_URL", server.url.clone())];
-    let (driver, client) = launch_in(home.path(), &env).await?;
-    let result = async {
-        acquire(&client, &server, None).await?;
-        Ok(())
-    }
-    .await;
-    finish(driver, client, result).await?;
+    let (home, env) = licensed_home(&server).await?;
 
     // A year of grace, written into the file by hand.
     let path = state_file_in(home.path());

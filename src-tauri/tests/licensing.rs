@@ -274,15 +274,8 @@ async fn a_clock_set_back_after_licensing_keeps_the_license_and_extends_nothing(
     // Restarted with the clock a day behind: the cached document is still
     // trusted (not "not yet valid"), the panel says the clock went back,
     // and nothing is counted from the earlier time.
-    let restarted = Licensing::open(
-        Arc::new(BehindClock(time::Duration::days(1))),
-        vault,
-        StateFile::in_dir(dir.path()),
-        Arc::new(Recorder::default()),
-        Some(server.base.clone()),
-    )
-    .await
-    .expect("open");
+    let behind = Arc::new(BehindClock(time::Duration::days(1)));
+    let restarted = open_with_clock(dir.path(), vault, &server.base, behind).await;
     let view = restarted.view().await;
     assert_eq!(view.status, LicenseStatusCode::Licensed);
     assert_eq!(view.organization.as_deref(), Some("Demo Store"));
@@ -317,15 +310,15 @@ impl license_console_lib::notify::Notifier for Shown {
     }
 }
 
-/// The console reopened at `at` over the state file in `dir`.
-async fn reopen_at(
+/// The console reopened with `clock` over the state file in `dir`.
+async fn open_with_clock(
     dir: &std::path::Path,
     vault: Arc<MemoryVault>,
     url: &str,
-    at: OffsetDateTime,
+    clock: Arc<dyn Clock>,
 ) -> Arc<Licensing> {
     Licensing::open(
-        Arc::new(license_core::ManualClock::new(at)),
+        clock,
         vault,
         StateFile::in_dir(dir),
         Arc::new(Recorder::default()),
@@ -333,6 +326,22 @@ async fn reopen_at(
     )
     .await
     .expect("open")
+}
+
+/// The console reopened at `at` over the state file in `dir`.
+async fn reopen_at(
+    dir: &std::path::Path,
+    vault: Arc<MemoryVault>,
+    url: &str,
+    at: OffsetDateTime,
+) -> Arc<Licensing> {
+    open_with_clock(
+        dir,
+        vault,
+        url,
+        Arc::new(license_core::ManualClock::new(at)),
+    )
+    .await
 }
 
 /// Edits the sealed state inside the file, keeping the seal as it was.
@@ -577,15 +586,13 @@ async fn a_clock_set_a_week_ahead_then_back_recovers() {
     drop(licensing);
 
     let week = time::Duration::days(7);
-    let ahead = Licensing::open(
-        Arc::new(AheadClock(week)),
+    let ahead = open_with_clock(
+        dir.path(),
         vault.clone(),
-        StateFile::in_dir(dir.path()),
-        Arc::new(Recorder::default()),
-        Some(server.base.clone()),
+        &server.base,
+        Arc::new(AheadClock(week)),
     )
-    .await
-    .expect("open");
+    .await;
     let err = ahead
         .refresh()
         .await
@@ -611,15 +618,13 @@ async fn a_clock_set_a_week_ahead_then_back_recovers() {
 
     // Remove and acquire again after the same mistake.
     drop(back);
-    let ahead = Licensing::open(
-        Arc::new(AheadClock(week)),
+    let ahead = open_with_clock(
+        dir.path(),
         vault.clone(),
-        StateFile::in_dir(dir.path()),
-        Arc::new(Recorder::default()),
-        Some(server.base.clone()),
+        &server.base,
+        Arc::new(AheadClock(week)),
     )
-    .await
-    .expect("open");
+    .await;
     drop(ahead);
     let (back, _) = open(dir.path(), vault, &server.base).await;
     back.remove(true).await.expect("removed");

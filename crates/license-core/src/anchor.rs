@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::jwk::{key_id, Jwk, JwkSet};
-use crate::token::{encode, verify, Expectation, RegisteredClaims, VerifyError};
+use crate::token::{encode, registered_claims, verify, Expectation, VerifyError};
 
 /// Header `typ` of a key rollover.
 pub const KEY_ROLLOVER_TYP: &str = "key-rollover+jwt";
@@ -70,20 +70,7 @@ pub struct RolloverClaims {
     pub next: Jwk,
 }
 
-impl RegisteredClaims for RolloverClaims {
-    fn iss(&self) -> &str {
-        &self.iss
-    }
-    fn aud(&self) -> &str {
-        &self.aud
-    }
-    fn exp(&self) -> i64 {
-        self.exp
-    }
-    fn nbf(&self) -> i64 {
-        self.nbf
-    }
-}
+registered_claims!(RolloverClaims);
 
 /// Signs a rollover: the key `old_kid`/`old` vouches for `next`.
 pub fn sign_rollover(

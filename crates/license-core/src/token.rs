@@ -201,9 +201,11 @@ pub struct AccountClaims {
     pub server_time: i64,
 }
 
+/// Implements [`RegisteredClaims`] for a claims type with `iss`, `aud`,
+/// `exp` and `nbf` fields.
 macro_rules! registered_claims {
     ($t:ty) => {
-        impl RegisteredClaims for $t {
+        impl $crate::token::RegisteredClaims for $t {
             fn iss(&self) -> &str {
                 &self.iss
             }
@@ -219,6 +221,7 @@ macro_rules! registered_claims {
         }
     };
 }
+pub(crate) use registered_claims;
 registered_claims!(LicenseClaims);
 registered_claims!(AccountClaims);
 

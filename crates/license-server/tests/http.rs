@@ -9,12 +9,6 @@ use license_core::token::{verify, AccountClaims, Expectation, LicenseClaims};
 use license_core::LicenseKind;
 use serde_json::Value;
 
-fn error_of(body: &Value) -> &str {
-    body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error in {body}"))
-}
-
 async fn jwks(server: &TestServer) -> JwkSet {
     api()
         .get(server.url("/.well-known/jwks.json"))

@@ -7,14 +7,7 @@ mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn error_of(body: &Value) -> &str {
-    body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error in {body}"))
-}
 
 /// The successor as anyone could compute it before: SHA-256 of a public
 /// prefix and the previous token.

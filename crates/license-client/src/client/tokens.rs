@@ -118,18 +118,15 @@ impl LicenseClient {
                 ))
             }
         };
-        let now = self.confirmed_now(reply, now);
-        let claims = match self.verify_token(&r.access_token, now).await {
-            Ok(claims) => claims,
-            Err(e) => {
-                return Err(match self.ahead_of_server(reply) {
-                    Some(server) if self.verify_token(&r.access_token, server).await.is_ok() => {
-                        self.clock_ahead(server)
-                    }
-                    _ => e,
-                })
-            }
-        };
+        let (claims, now): (LicenseClaims, _) = self
+            .verify_fresh(
+                &r.access_token,
+                Expectation::license_token,
+                "license token",
+                reply,
+                now,
+            )
+            .await?;
         Ok(TokenSet {
             access_token: Secret::new(r.access_token),
             refresh_token,
@@ -175,23 +172,15 @@ impl LicenseClient {
             return Err(unexpected_status(&reply));
         }
         let r: LicenseResponse = parse(&reply.body, "license response")?;
-        let now = self.confirmed_now(&reply, now);
-        let claims = match self.verify_document(&r.license_document, now).await {
-            Ok(claims) => claims,
-            Err(e) => {
-                return Err(match self.ahead_of_server(&reply) {
-                    Some(server)
-                        if self
-                            .verify_document(&r.license_document, server)
-                            .await
-                            .is_ok() =>
-                    {
-                        self.clock_ahead(server)
-                    }
-                    _ => e,
-                })
-            }
-        };
+        let (claims, _): (AccountClaims, _) = self
+            .verify_fresh(
+                &r.license_document,
+                Expectation::license_document,
+                "license document",
+                &reply,
+                now,
+            )
+            .await?;
         tracing::info!(server_id = %claims.sub, "license document fetched and verified");
         Ok(LicenseDocument {
             raw: r.license_document,
@@ -257,6 +246,38 @@ impl LicenseClient {
                     .map_err(|e| verify_error(what, e, now))
             }
             Err(e) => Err(verify_error(what, e, now)),
+        }
+    }
+
+    /// Verifies what the server just sent, at [`confirmed_now`]
+    /// (Self::confirmed_now); returns the claims and that time. When it
+    /// fails but would verify at the server's own time, this computer's
+    /// clock is ahead: [`ClientError::ClockAhead`] says by how much.
+    async fn verify_fresh<C>(
+        &self,
+        raw: &str,
+        expectation: fn(String, String) -> Expectation,
+        what: &str,
+        reply: &Reply,
+        now: OffsetDateTime,
+    ) -> Result<(C, OffsetDateTime), ClientError>
+    where
+        C: DeserializeOwned + license_core::token::RegisteredClaims,
+    {
+        let now = self.confirmed_now(reply, now);
+        match self.verify_signed::<C>(raw, expectation, what, now).await {
+            Ok(claims) => Ok((claims, now)),
+            Err(e) => Err(match self.ahead_of_server(reply) {
+                Some(server)
+                    if self
+                        .verify_signed::<C>(raw, expectation, what, server)
+                        .await
+                        .is_ok() =>
+                {
+                    self.clock_ahead(server)
+                }
+                _ => e,
+            }),
         }
     }
 

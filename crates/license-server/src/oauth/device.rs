@@ -34,11 +34,11 @@ pub(super) async fn device_authorization(
     let cfg = &state.config;
     // Each authorization is a row until its code expires: bounded per
     // address, counted before anything is stored.
-    let started = &state.limits.device_authorization;
-    started
-        .check(&addr, cfg.device_authorizations_per_address, now)
+    state
+        .limits
+        .device_authorization
+        .attempt(&addr, cfg.device_authorizations_per_address, now)
         .map_err(Error::TooManyRequests)?;
-    started.fail(&addr, now);
     let device_code = secrets::random_token();
     let expires_at = now + cfg.device_code_ttl_secs;
     for _ in 0..8 {

@@ -257,3 +257,10 @@ pub async fn license_device(server: &TestServer, device: &str) -> serde_json::Va
     assert_eq!(status, 200, "{body}");
     body
 }
+
+/// The OAuth `error` code of an error response's body.
+pub fn error_of(body: &serde_json::Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+}
