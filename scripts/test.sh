@@ -33,6 +33,10 @@ stage "cargo fmt --check"
 cargo fmt --all --check
 ok
 
+stage "Unused dependencies (scripts/unused-deps.py)"
+python3 scripts/unused-deps.py
+ok
+
 stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 ok
