@@ -166,3 +166,105 @@ fn arguments_are_named_as_tauri_expects_them_from_javascript() {
     assert_eq!(camel_case("server_url"), "serverUrl");
     assert_eq!(camel_case("force"), "force");
 }
+
+/// A command as the list declares it: module, name, arguments (name and
+/// type) and answer, as source text.
+type Declared = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
+/// Each command of `console_commands!` as [`Declared`].
+macro_rules! declared {
+    ($($(#[cfg($($cfg:tt)*)])? $module:ident::$command:ident($($arg:ident: $ty:ty),*) -> $answer:ty;)*) => {
+        vec![$((
+            stringify!($module),
+            stringify!($command),
+            vec![$((stringify!($arg), stringify!($ty))),*],
+            stringify!($answer),
+        )),*]
+    };
+}
+
+/// Splits a parameter list at its top-level commas (not those inside `<>`).
+fn top_level(params: &str) -> Vec<String> {
+    let (mut depth, mut cur, mut out) = (0i32, String::new(), Vec::new());
+    for c in params.chars() {
+        match c {
+            '<' | '(' => depth += 1,
+            '>' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter()
+        .map(|p| p.split_whitespace().collect::<String>())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The arguments the UI sends (Tauri's `State` and `AppHandle` are not
+/// sent) and the answer of a success, read from the command's source.
+fn signature(module: &str, command: &str) -> (Vec<String>, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("src/commands/{module}.rs"));
+    let source = std::fs::read_to_string(&path).expect("command source");
+    let start = source
+        .find(&format!("fn {command}"))
+        .unwrap_or_else(|| panic!("no fn {command} in {}", path.display()));
+    let rest = &source[start..];
+    let open = rest.find('(').expect("parameters");
+    let mut depth = 0;
+    let close = rest[open..]
+        .char_indices()
+        .find(|&(_, c)| {
+            depth += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            depth == 0
+        })
+        .map(|(i, _)| open + i)
+        .expect("end of parameters");
+    let args = top_level(&rest[open + 1..close])
+        .into_iter()
+        .filter(|p| !p.contains(":State<") && !p.contains(":AppHandle"))
+        .collect();
+    let after = &rest[close + 1..rest.find('{').expect("body")];
+    let answer: String = after.split_whitespace().collect();
+    let answer = answer.trim_start_matches("->");
+    let answer = match answer.strip_prefix("Result<") {
+        Some(ok) => ok
+            .strip_suffix(",CommandError>")
+            .expect("commands fail with CommandError")
+            .to_owned(),
+        None if answer.is_empty() => "()".to_owned(),
+        None => answer.to_owned(),
+    };
+    (args, answer)
+}
+
+#[test]
+fn the_command_list_matches_each_commands_signature() {
+    let declared: Vec<Declared> = console_commands!(declared);
+    for (module, command, args, answer) in declared {
+        let listed: Vec<String> = args
+            .iter()
+            .map(|(name, ty)| format!("{name}:{}", ty.split_whitespace().collect::<String>()))
+            .collect();
+        let (found, found_answer) = signature(module, command);
+        assert_eq!(found, listed, "arguments of {module}::{command}");
+        assert_eq!(
+            found_answer,
+            answer.split_whitespace().collect::<String>(),
+            "answer of {module}::{command}"
+        );
+    }
+}
