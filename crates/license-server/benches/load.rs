@@ -9,7 +9,12 @@
 //!   loop), then paced at the target rate (open loop, latency counted
 //!   from the scheduled send time), and a verdict per target;
 //! - device authorizations/s at the maximum;
-//! - the server's peak memory (VmHWM from /proc).
+//! - the server's peak memory (VmHWM from /proc);
+//! - first of all, two floods of 1,000 concurrent wrong sign-ins
+//!   (`sign_ins`): what got checked, what got 429, and the peak memory after
+//!   them (LOAD_ONLY=sign-in runs only these);
+//! - with LOAD_WAL_SECS=N (or LOAD_ONLY=wal, 600 s), device authorizations
+//!   and refresh grants together for N seconds, and the WAL's peak size.
 //!
 //! The targets (15,000 fetches/s and 3,000 grants/s, p99 < 20 ms) can only be
 //! checked paced: in a closed loop of 64 connections, a server doing exactly
@@ -30,6 +35,11 @@ use license_server::{demo, secrets, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+#[path = "load/sign_ins.rs"]
+mod sign_ins;
+#[path = "load/wal.rs"]
+mod wal;
 
 const CONCURRENCY: usize = 64;
 const BIN: &str = env!("CARGO_BIN_EXE_license-server");
@@ -439,6 +449,9 @@ async fn bench(duration: Duration) {
             // Every request comes from this one address.
             "--device-authorizations-per-address",
             "4000000000",
+            // The sign-in flood comes "through a proxy" from many addresses.
+            "--trusted-proxy",
+            "127.0.0.1",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -519,6 +532,57 @@ async fn bench(duration: Duration) {
             .collect(),
     );
 
+    // Device authorizations and refresh grants at once (even workers
+    // refresh, odd ones authorize), for the WAL bound.
+    let written = Rc::new(wal::Written::default());
+    let mixed = Rc::new(Scenario {
+        name: "mixed writes",
+        target: None,
+        request: Box::new({
+            let (host, refresh) = (addr.clone(), refresh.clone());
+            move |w| {
+                if w % 2 == 1 {
+                    let form = "client_id=license-console";
+                    return request(
+                        &host,
+                        "POST",
+                        "/oauth/device_authorization",
+                        None,
+                        Some(form),
+                    );
+                }
+                let token = refresh[w].borrow().clone();
+                let form = format!(
+                    "grant_type=refresh_token&refresh_token={}&client_id=license-console",
+                    form_safe(&token)
+                );
+                request(&host, "POST", "/oauth/token", None, Some(&form))
+            }
+        }),
+        check: Box::new({
+            let (refresh, written) = (refresh.clone(), written.clone());
+            move |w, status, body| {
+                if status != 200 {
+                    return false;
+                }
+                if w % 2 == 1 {
+                    let ok = body.starts_with(b"{");
+                    if ok {
+                        written.authorizations.set(written.authorizations.get() + 1);
+                    }
+                    return ok;
+                }
+                let ok = serde_json::from_slice::<Tokens>(body)
+                    .map(|t| *refresh[w].borrow_mut() = t.refresh_token)
+                    .is_ok();
+                if ok {
+                    written.refreshes.set(written.refreshes.get() + 1);
+                }
+                ok
+            }
+        }),
+    });
+
     let fetch = Rc::new(Scenario {
         name: "license fetches",
         target: Some(Target {
@@ -580,6 +644,9 @@ async fn bench(duration: Duration) {
 
     // LOAD_ONLY=refresh runs only the scenarios whose name contains "refresh".
     let only = std::env::var("LOAD_ONLY").unwrap_or_default();
+    if "sign-in".contains(only.as_str()) {
+        sign_ins::run(&addr, pid, demo::DEMO_ADMIN).await;
+    }
     let mut reports = Vec::new();
     for scenario in [&fetch, &grant, &authorize] {
         if !scenario.name.contains(only.as_str()) {
@@ -590,6 +657,14 @@ async fn bench(duration: Duration) {
             let paced = Load::Paced { rate: target.rate };
             reports.push(run(scenario, &addr, pid, duration, paced).await);
         }
+    }
+    let wal_secs: u64 = std::env::var("LOAD_WAL_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if only == "wal" { 600 } else { 0 });
+    if wal_secs > 0 {
+        let d = Duration::from_secs(wal_secs);
+        reports.push(wal::run_bounded(&mixed, &written, &addr, pid, &db_path, d).await);
     }
     println!();
     for r in &reports {

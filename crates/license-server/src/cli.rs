@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub mod users;
+
 use crate::approval::{self, Decision, Target};
+use crate::roles::Role;
 use crate::store::{NewAudit, OrgInput, Store};
 use crate::{demo, keys, secrets, AppState, Config, Keys, ServeArgs, SystemClock};
 
@@ -61,20 +64,23 @@ async fn serve_store(
 /// `demo`: seeds the demo account into an empty database, then serves.
 pub async fn demo(args: &ServeArgs) -> Result<(), CliError> {
     let store = Store::open(&args.db).await?;
-    let password = demo::seed(&store, now()).await?;
+    let sign_ins = demo::seed(&store, now()).await?;
     serve_store(args, store, |config| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "admin page: {}", config.url("/admin/login"));
         let _ = writeln!(out, "authorize device: {}", config.url("/device"));
-        match &password {
-            Some(p) => {
+        match &sign_ins {
+            Some(s) => {
+                let _ = writeln!(out, "vendor operator email: {}", demo::DEMO_VENDOR);
+                let _ = writeln!(out, "vendor operator password: {}", s.vendor_password);
                 let _ = writeln!(out, "admin email: {}", demo::DEMO_ADMIN);
-                let _ = writeln!(out, "admin password: {p}");
+                let _ = writeln!(out, "admin password: {}", s.admin_password);
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "database already seeded; sign in as {} with the password printed when it was created",
+                    "database already seeded; sign in as {} (vendor operator) or {} (organization admin) with the passwords printed when it was created",
+                    demo::DEMO_VENDOR,
                     demo::DEMO_ADMIN
                 );
             }
@@ -99,24 +105,19 @@ pub async fn init(
             "user {admin_email} already exists"
         )));
     }
-    if !admin_email.contains('@') {
-        return Err(CliError::Usage(
-            "--admin-email must be an email address".into(),
-        ));
-    }
+    crate::accounts::check_email(admin_email)
+        .map_err(|e| CliError::Usage(format!("--admin-email: {e}")))?;
     if store.keys().await?.is_empty() {
         keys::rotate(&store, now).await?;
     }
     let password = admin_password
         .map(str::to_owned)
         .unwrap_or_else(secrets::new_password);
-    if password.len() < 8 {
-        return Err(CliError::Usage(
-            "the password needs at least 8 characters".into(),
-        ));
-    }
+    crate::accounts::check_new_password(&password).map_err(CliError::Usage)?;
     let hash = secrets::hash_password(&password).map_err(crate::Error::internal)?;
-    let user = store.create_user(admin_email, &hash, now).await?;
+    let user = store
+        .create_user(admin_email, &hash, Role::Vendor, now)
+        .await?;
     let org_id = match store.org_by_name(org).await? {
         Some(o) => o.id,
         None => {

@@ -3,11 +3,15 @@
 
 use license_core::model::LicenseKind;
 
+use crate::roles::Role;
 use crate::store::{NewAudit, OrgInput, Store};
 use crate::{keys, secrets};
 
 pub const DEMO_ORG: &str = "Demo Store";
+/// The organization admin of Demo Store (the customer's staff).
 pub const DEMO_ADMIN: &str = "admin@demo-store.example";
+/// The vendor's operator, who grants Demo Store its licenses.
+pub const DEMO_VENDOR: &str = "operator@license-vendor.example";
 pub const DEMO_DEVICES: &[&str] = &[
     "Store 001 POS Server",
     "Store 002 POS Server",
@@ -19,9 +23,18 @@ const DAY: i64 = 86_400;
 /// A license kind, its total and who holds assigned licenses.
 type Seed = (LicenseKind, i64, &'static [&'static str]);
 
+/// The generated passwords of the demo's two sign-ins.
+#[derive(Debug, Clone)]
+pub struct DemoSignIns {
+    /// Of [`DEMO_VENDOR`], a vendor operator.
+    pub vendor_password: String,
+    /// Of [`DEMO_ADMIN`], the organization admin of Demo Store.
+    pub admin_password: String,
+}
+
 /// Seeds the demo account if the database holds no user yet. Returns the
-/// generated admin password when it seeded.
-pub async fn seed(store: &Store, now: i64) -> Result<Option<String>, crate::Error> {
+/// generated passwords when it seeded.
+pub async fn seed(store: &Store, now: i64) -> Result<Option<DemoSignIns>, crate::Error> {
     if store.user_count().await? > 0 {
         return Ok(None);
     }
@@ -102,10 +115,17 @@ pub async fn seed(store: &Store, now: i64) -> Result<Option<String>, crate::Erro
             }
         }
     }
-    let password = secrets::new_password();
-    let hash = secrets::hash_password(&password).map_err(crate::Error::internal)?;
-    let user = store.create_user(DEMO_ADMIN, &hash, now).await?;
+    let admin_password = secrets::new_password();
+    let hash = secrets::hash_password(&admin_password).map_err(crate::Error::internal)?;
+    let user = store
+        .create_user(DEMO_ADMIN, &hash, Role::OrgAdmin, now)
+        .await?;
     store.add_member(user, org_id).await?;
+    let vendor_password = secrets::new_password();
+    let hash = secrets::hash_password(&vendor_password).map_err(crate::Error::internal)?;
+    store
+        .create_user(DEMO_VENDOR, &hash, Role::Vendor, now)
+        .await?;
     store
         .audit(&NewAudit {
             at: now,
@@ -115,5 +135,8 @@ pub async fn seed(store: &Store, now: i64) -> Result<Option<String>, crate::Erro
             detail: "demo account seeded".into(),
         })
         .await?;
-    Ok(Some(password))
+    Ok(Some(DemoSignIns {
+        vendor_password,
+        admin_password,
+    }))
 }

@@ -27,6 +27,8 @@ pub enum Error {
     ExpiredToken,
     #[error("{0}")]
     InvalidToken(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("request body too large")]
@@ -54,6 +56,7 @@ impl Error {
             | Error::AccessDenied
             | Error::ExpiredToken => StatusCode::BAD_REQUEST,
             Error::InvalidClient(_) | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -72,6 +75,7 @@ impl Error {
             Error::AccessDenied => poll_error::ACCESS_DENIED,
             Error::ExpiredToken => poll_error::EXPIRED_TOKEN,
             Error::InvalidToken(_) => "invalid_token",
+            Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not_found",
             Error::PayloadTooLarge => "request_too_large",
             Error::TooManyRequests(_) => "too_many_requests",

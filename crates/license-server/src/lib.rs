@@ -9,6 +9,7 @@
 //!
 //! [`app`] builds the router; [`serve`] binds it. `main.rs` only parses flags.
 
+pub mod accounts;
 pub mod admin;
 pub mod api;
 pub mod approval;
@@ -20,8 +21,10 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod oauth;
+pub mod roles;
 pub mod secrets;
 pub mod store;
+pub mod vendor_api;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +108,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(oauth::routes())
         .merge(api::routes())
+        .merge(vendor_api::routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let pages = admin::routes()
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))

@@ -48,6 +48,51 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Users: vendor operators and organization admins.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user who signs in with a password.
+    Add {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        email: String,
+        /// `vendor` (every organization, grants licenses) or `org-admin`
+        /// (authorizes devices of its organizations).
+        #[arg(long)]
+        role: String,
+        /// An organization the user administers (repeat for several).
+        #[arg(long = "org")]
+        orgs: Vec<String>,
+        /// Generated and printed when omitted.
+        #[arg(long, env = "LICENSE_SERVER_USER_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Disable a user: no sign-in, sessions end. The last vendor operator stays.
+    Disable {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        email: String,
+    },
+    /// List users, their roles and organizations.
+    List {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,6 +179,31 @@ async fn main() -> anyhow::Result<()> {
                 cli::authorize_device(&db, &org, &device, &user_code, admin.as_deref()).await?
             );
         }
+        Command::User { command } => match command {
+            UserCommand::Add {
+                db,
+                email,
+                role,
+                orgs,
+                password,
+            } => {
+                let generated =
+                    cli::users::add(&db, &email, &role, &orgs, password.as_deref()).await?;
+                println!("added {email}");
+                if let Some(p) = generated {
+                    println!("password: {p}");
+                }
+            }
+            UserCommand::Disable { db, email } => {
+                cli::users::set_disabled(&db, &email, true).await?;
+                println!("disabled {email}");
+            }
+            UserCommand::Enable { db, email } => {
+                cli::users::set_disabled(&db, &email, false).await?;
+                println!("enabled {email}");
+            }
+            UserCommand::List { db } => print!("{}", cli::users::list(&db).await?),
+        },
     }
     Ok(())
 }

@@ -31,8 +31,9 @@ macro_rules! step {
     };
 }
 
-#[tokio::test]
-async fn authorize_device_in_chromium() {
+/// A headless Chromium session `width` pixels wide, or `None` (with a
+/// message) when chromedriver is missing outside CI.
+async fn chromium(width: u32) -> Option<(Driver, fantoccini::Client, tempfile::TempDir)> {
     let driver_bin = "/usr/bin/chromedriver";
     if !std::path::Path::new(driver_bin).exists() {
         // A developer without Chromium may skip it; CI, set up by
@@ -42,18 +43,15 @@ async fn authorize_device_in_chromium() {
             "{driver_bin} is missing: scripts/setup.sh installs chromium-driver"
         );
         eprintln!("skipped: {driver_bin} not installed");
-        return;
+        return None;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = start().await;
-    let auth = start_device_authorization(&server).await;
-
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let _driver = Driver(
+    let driver = Driver(
         Command::new(driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -69,13 +67,12 @@ async fn authorize_device_in_chromium() {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--window-size=1280,900",
+                format!("--window-size={width},900"),
                 format!("--user-data-dir={}", profile.path().display()),
             ]
         }
     }))
     .unwrap();
-    let mut connected = None;
     for _ in 0..50 {
         match timeout(
             STEP,
@@ -86,14 +83,27 @@ async fn authorize_device_in_chromium() {
         )
         .await
         {
-            Ok(Ok(c)) => {
-                connected = Some(c);
-                break;
-            }
+            Ok(Ok(c)) => return Some((driver, c, profile)),
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    let c = connected.expect("chromedriver session");
+    panic!("no chromedriver session");
+}
+
+/// Where screenshots go.
+fn shots() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn authorize_device_in_chromium() {
+    let server = start().await;
+    let auth = start_device_authorization(&server).await;
+    let Some((_driver, c, _profile)) = chromium(1280).await else {
+        return;
+    };
 
     let result = async {
         // The verification URI, not signed in: the login page, then back.
@@ -127,8 +137,7 @@ async fn authorize_device_in_chromium() {
             select.select_by_label("Store 002 POS Server")
         );
 
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = shots();
         let png = step!("screenshot", c.screenshot());
         std::fs::write(dir.join("authorize-device.png"), png).unwrap();
 
@@ -165,4 +174,160 @@ async fn authorize_device_in_chromium() {
 
     let (status, body) = poll(&server, &auth.device_code).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Names an attacker may give a device, an organization, a package or an
+/// assigned license: each must show as text and run nothing.
+const HOSTILE: &[&str] = &[
+    "x');window.pwned=1;('",
+    "</script><script>window.pwned=1</script>",
+    "\"><img src=x onerror=\"window.pwned=1\">",
+    "javascript:window.pwned=1",
+];
+
+/// Whether any of [`HOSTILE`] ran on the page shown.
+async fn pwned(c: &fantoccini::Client) -> bool {
+    let ran = step!(
+        "check for scripts",
+        c.execute("return window.pwned !== undefined", vec![])
+    );
+    ran != serde_json::json!(false)
+}
+
+/// A long name without spaces in several scripts, which must not widen a
+/// page past 800 px.
+fn long_unicode() -> String {
+    "Zażółć-Ωμέγα-東京-🙂".repeat(4)
+}
+
+/// Every admin page, signed in as the vendor operator (who sees them all)
+/// at 800 px wide, with hostile names everywhere: no script runs, every name
+/// shows as text, nothing is wider than the window, and revoking the device
+/// with the worst name still works.
+#[tokio::test]
+async fn hostile_names_run_nothing_and_pages_fit_800px() {
+    let server = start().await;
+    let db = &server.state.db;
+    let now = server.state.now();
+    let mut names: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+    names.push(long_unicode());
+    let mut devices = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let d = db
+            .create_device(1, name, &format!("SRV-HOSTILE{i:09}"), now)
+            .await
+            .unwrap();
+        devices.push(d.id);
+    }
+    let package = db
+        .create_package(1, &names[1], now, now + 86_400)
+        .await
+        .unwrap();
+    for name in &names {
+        db.add_assignment(package, &license_core::model::LicenseKind::Endpoint, name)
+            .await
+            .unwrap();
+    }
+    let mut account = db.org(1).await.unwrap().unwrap().input();
+    account.hub_server_name = names[2].clone();
+    account.features = vec![names[0].clone(), long_unicode()];
+    db.update_org(1, &account).await.unwrap();
+    let auth = start_device_authorization(&server).await;
+
+    let Some((_driver, c, _profile)) = chromium(800).await else {
+        return;
+    };
+    let result = async {
+        step!("open sign-in", c.goto(&server.url("/admin/login")));
+        step!(
+            "email",
+            step!("find email", c.find(Locator::Id("email")))
+                .send_keys(license_server::demo::DEMO_VENDOR)
+        );
+        step!(
+            "password",
+            step!("find password", c.find(Locator::Id("password")))
+                .send_keys(&server.vendor_password)
+        );
+        step!(
+            "sign in",
+            step!("find sign in", c.find(Locator::Id("sign-in"))).click()
+        );
+        step!(
+            "signed in",
+            c.wait().at_most(STEP).for_element(Locator::Css("nav.main"))
+        );
+        let pages = [
+            "/admin/orgs".to_owned(),
+            "/admin/devices".to_owned(),
+            format!("/admin/devices/{}/revoke", devices[0]),
+            format!("/device?user_code={}", auth.user_code),
+            "/admin/packages".to_owned(),
+            format!("/admin/packages/{package}"),
+            "/admin/audit".to_owned(),
+            "/admin/users".to_owned(),
+            "/admin/password".to_owned(),
+        ];
+        for page in &pages {
+            step!("open page", c.goto(&server.url(page)));
+            assert!(!pwned(&c).await, "{page}: a script ran");
+            let body = step!(
+                "body",
+                step!("find body", c.find(Locator::Css("body"))).text()
+            );
+            let fits = step!(
+                "width",
+                c.execute(
+                    "return document.documentElement.scrollWidth <= window.innerWidth",
+                    vec![]
+                )
+            );
+            assert_eq!(fits, serde_json::json!(true), "{page} is wider than 800 px");
+            if page == "/admin/devices" || page.starts_with("/admin/packages/") {
+                for name in &names {
+                    assert!(
+                        body.contains(name.as_str()),
+                        "{page} does not show {name:?}"
+                    );
+                }
+            }
+            let file = format!(
+                "admin-800px{}.png",
+                page.split('?').next().unwrap().replace('/', "-")
+            );
+            std::fs::write(shots().join(file), step!("screenshot", c.screenshot())).unwrap();
+        }
+        // The revoke confirmation of the device with the quote-breaking name
+        // works: no inline handler, a plain form.
+        step!(
+            "open revoke",
+            c.goto(&server.url(&format!("/admin/devices/{}/revoke", devices[0])))
+        );
+        let text = step!(
+            "confirm text",
+            step!("find main", c.find(Locator::Css("main"))).text()
+        );
+        assert!(text.contains(HOSTILE[0]), "{text}");
+        step!(
+            "revoke",
+            step!(
+                "find revoke",
+                c.find(Locator::Css("button[type=submit].danger"))
+            )
+            .click()
+        );
+        step!(
+            "devices again",
+            c.wait().at_most(STEP).for_element(Locator::Id("devices"))
+        );
+        assert!(!pwned(&c).await, "a script ran after revoking");
+    }
+    .await;
+    let _ = timeout(STEP, c.close()).await;
+    let _: () = result;
+    let revoked = db.device(devices[0]).await.unwrap().unwrap();
+    assert!(
+        revoked.revoked_at.is_some(),
+        "the hostile-named device was revoked"
+    );
 }

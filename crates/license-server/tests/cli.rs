@@ -40,7 +40,7 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
         .expect(&first)
         .to_owned();
     assert!(base.starts_with("http://127.0.0.1:"));
-    let rest: Vec<String> = (0..4).map(|_| lines.next().unwrap().unwrap()).collect();
+    let rest: Vec<String> = (0..6).map(|_| lines.next().unwrap().unwrap()).collect();
     assert!(
         rest.iter()
             .any(|l| l == &format!("admin page: {base}/admin/login")),
@@ -50,6 +50,12 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
         .iter()
         .any(|l| l == "admin email: admin@demo-store.example"));
     assert!(rest.iter().any(|l| l.starts_with("admin password: ")));
+    assert!(rest
+        .iter()
+        .any(|l| l == "vendor operator email: operator@license-vendor.example"));
+    assert!(rest
+        .iter()
+        .any(|l| l.starts_with("vendor operator password: ")));
 
     let http = reqwest::Client::new();
     let meta: serde_json::Value = http

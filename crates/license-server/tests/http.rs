@@ -827,7 +827,7 @@ async fn packages_can_be_edited_and_renewed() {
     let tokens = license_device(&server, "Store 001 POS Server").await;
     let access = tokens["access_token"].as_str().unwrap();
     let client = browser();
-    sign_in(&server, &client).await;
+    sign_in_vendor(&server, &client).await;
     let page = client
         .get(server.url("/admin/packages/1"))
         .send()
@@ -989,7 +989,7 @@ async fn new_device_can_be_registered_while_authorizing() {
 async fn every_admin_form_refuses_a_forged_csrf_token() {
     let server = start().await;
     let client = browser();
-    sign_in(&server, &client).await;
+    sign_in_vendor(&server, &client).await;
     let auth = start_device_authorization(&server).await;
     let (packages, _, assignments) = server.state.db.packages(1).await.unwrap();
     let (package, assignment) = (packages[0].id, assignments[0].id);
@@ -1043,6 +1043,24 @@ async fn every_admin_form_refuses_a_forged_csrf_token() {
         (
             format!("/admin/packages/{package}/assignments/{assignment}/delete"),
             vec![],
+        ),
+        ("/admin/account/suspend".into(), vec![]),
+        ("/admin/account/resume".into(), vec![]),
+        (
+            "/admin/users/invite".into(),
+            vec![("email", "forged@example.com"), ("role", "vendor")],
+        ),
+        ("/admin/users/1/disable".into(), vec![]),
+        ("/admin/users/1/enable".into(), vec![]),
+        ("/admin/users/1/remove".into(), vec![]),
+        ("/admin/users/1/leave".into(), vec![]),
+        (
+            "/admin/password".into(),
+            vec![
+                ("current", "x"),
+                ("password", "forged password 1"),
+                ("confirm", "forged password 1"),
+            ],
         ),
     ];
     let audit_before = server.state.db.audit_log(1, 500).await.unwrap().len();

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::audit::record;
 use super::page::{changed, fmt_date, parse_date, parse_period, text, PageResult};
-use super::session::{OrgAdmin, Posted};
+use super::session::{Confirmed, ManageOrganizations, PermittedInOrg, Posted};
 use crate::error::Error;
 use crate::store::OrgInput;
 use crate::AppState;
@@ -27,7 +27,7 @@ csrf_token!(AccountForm);
 
 pub(super) async fn update(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageOrganizations>,
     Posted(form): Posted<AccountForm>,
 ) -> PageResult {
     let features: Vec<String> = text(&form.features, "Features", 500, false)?
@@ -69,5 +69,33 @@ pub(super) async fn update(
         fmt_date(renewal_date)
     );
     record(&state, &session, org.id, "account.updated", &detail).await?;
+    changed(&state, "/admin/packages")
+}
+
+/// Suspends the organization: its devices' grants and license fetches are
+/// refused until it is resumed.
+pub(super) async fn suspend(
+    State(state): State<AppState>,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageOrganizations>,
+    _: Confirmed,
+) -> PageResult {
+    state
+        .db
+        .set_org_suspended(org.id, Some(state.now()))
+        .await?;
+    state.cache.chain_revoked();
+    let detail = format!("suspended organization \"{}\"", org.name);
+    record(&state, &session, org.id, "organization.suspended", &detail).await?;
+    changed(&state, "/admin/packages")
+}
+
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageOrganizations>,
+    _: Confirmed,
+) -> PageResult {
+    state.db.set_org_suspended(org.id, None).await?;
+    let detail = format!("resumed organization \"{}\"", org.name);
+    record(&state, &session, org.id, "organization.resumed", &detail).await?;
     changed(&state, "/admin/packages")
 }

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::State;
 
 use super::page::{fmt_time, render, Layout, PageResult};
-use super::session::{OrgAdmin, Session};
+use super::session::{PermittedInOrg, ReadAudit, Session};
 use crate::error::Error;
 use crate::store::NewAudit;
 use crate::AppState;
@@ -49,7 +49,7 @@ struct AuditPage {
 
 pub(super) async fn page(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ReadAudit>,
 ) -> PageResult {
     let entries = state
         .db

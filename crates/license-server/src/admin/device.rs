@@ -10,7 +10,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::page::{render, text, Layout, MessagePage, PageResult};
-use super::session::{ClientAddr, OrgAdmin, Posted, Session};
+use super::session::{AuthorizeDevice, ClientAddr, PermittedInOrg, Posted, Session};
 use crate::approval::{self, Decision, Target};
 use crate::error::Error;
 use crate::limits::USER_CODE_MAX_FAILURES;
@@ -61,7 +61,7 @@ fn device_page_for(session: &Session, org: &Org, devices: &[Device]) -> DevicePa
 
 pub(super) async fn page(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<AuthorizeDevice>,
     Query(q): Query<DeviceQuery>,
 ) -> PageResult {
     let devices = state.db.devices(org.id).await?;
@@ -97,7 +97,8 @@ impl FromRequest<AppState> for DeviceEntry {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let Ok(ClientAddr(addr)) = ClientAddr::from_request_parts(&mut parts, state).await;
-        let OrgAdmin { session, org } = OrgAdmin::from_request_parts(&mut parts, state).await?;
+        let PermittedInOrg { session, org, .. } =
+            PermittedInOrg::<AuthorizeDevice>::from_request_parts(&mut parts, state).await?;
         let Posted(form) = Posted::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 
 use super::audit::{entry, record};
 use super::page::{changed, fmt_time, render, see_other, text, Layout, PageResult};
-use super::session::{Confirmed, NameForm, OrgAdmin, Posted};
+use super::session::{Confirmed, ManageDevices, NameForm, PermittedInOrg, Posted};
 use crate::error::Error;
 use crate::store::{Device, Org};
 use crate::{secrets, AppState};
@@ -43,7 +43,7 @@ struct DevicesPage {
 
 pub(super) async fn page(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageDevices>,
 ) -> PageResult {
     let now = state.now();
     let devices = state
@@ -75,7 +75,7 @@ pub(super) async fn page(
 /// Registers a new device in the organization, with a new Server ID.
 pub(super) async fn register(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageDevices>,
     Posted(form): Posted<NameForm>,
 ) -> PageResult {
     let name = text(&form.name, "Device name", 100, true)?;
@@ -118,7 +118,7 @@ struct RevokePage {
 /// (the pages run none), so a device's name can never become code.
 pub(super) async fn confirm_revoke(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageDevices>,
     Path(id): Path<i64>,
 ) -> PageResult {
     let device = org_device(&state, &org, id).await?;
@@ -133,7 +133,7 @@ pub(super) async fn confirm_revoke(
 
 pub(super) async fn revoke(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageDevices>,
     Path(id): Path<i64>,
     _: Confirmed,
 ) -> PageResult {

@@ -136,11 +136,17 @@ pub(super) async fn submit(
             StatusCode::UNAUTHORIZED,
         ));
     };
+    if user.disabled_at.is_some() {
+        return Ok(relogin(
+            "This account is disabled. Ask the vendor's operators to enable it.",
+            StatusCode::FORBIDDEN,
+        ));
+    }
     limits.sign_in.forgive(&addr_key);
     limits.sign_in_account.reset(&user_key);
     let session_id = secrets::random_token();
     let id_hash = secrets::hash(&session_id);
-    let orgs = state.db.user_orgs(user.id).await?;
+    let orgs = state.db.user_orgs(user.id, user.role).await?;
     // With one organization, the session starts in it.
     let only = match orgs.as_slice() {
         [only] => Some(only.id),

@@ -21,14 +21,18 @@ macro_rules! csrf_token {
 }
 
 mod account;
+mod api_tokens;
 mod audit;
 mod device;
 mod devices;
+mod invitations;
 mod login;
 mod orgs;
 mod packages;
 mod page;
+mod password;
 mod session;
+mod users;
 
 use axum::response::Redirect;
 use axum::routing::{get, post};
@@ -61,6 +65,8 @@ pub fn routes() -> Router<AppState> {
             get(packages::list).post(packages::create),
         )
         .route("/admin/account", post(account::update))
+        .route("/admin/account/suspend", post(account::suspend))
+        .route("/admin/account/resume", post(account::resume))
         .route(
             "/admin/packages/{id}",
             get(packages::page).post(packages::update),
@@ -72,4 +78,23 @@ pub fn routes() -> Router<AppState> {
             post(packages::unassign),
         )
         .route("/admin/audit", get(audit::page))
+        .route(
+            "/admin/api-tokens",
+            get(api_tokens::page).post(api_tokens::create),
+        )
+        .route("/admin/api-tokens/{id}/revoke", post(api_tokens::revoke))
+        .route("/admin/users", get(users::page))
+        .route("/admin/users/invite", post(users::invite))
+        .route("/admin/users/{id}/disable", post(users::disable))
+        .route("/admin/users/{id}/enable", post(users::enable))
+        .route("/admin/users/{id}/remove", post(users::remove))
+        .route("/admin/users/{id}/leave", post(users::leave))
+        .route(
+            "/admin/invitations/{token}",
+            get(invitations::page).post(invitations::accept),
+        )
+        .route(
+            "/admin/password",
+            get(password::page).post(password::change),
+        )
 }

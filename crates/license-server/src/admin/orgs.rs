@@ -7,9 +7,10 @@ use serde::Deserialize;
 use super::audit::record;
 use super::login::NextQuery;
 use super::page::{render, safe_next, see_other, text, Layout, PageResult};
-use super::session::{Admin, NameForm, Posted};
+use super::session::{Admin, ManageOrganizations, NameForm, Permitted, Posted};
 use super::DAY;
 use crate::error::Error;
+use crate::roles::Action;
 use crate::store::OrgInput;
 use crate::AppState;
 
@@ -26,7 +27,7 @@ pub(super) async fn page(
     Admin(session): Admin,
     Query(q): Query<NextQuery>,
 ) -> PageResult {
-    let orgs = state.db.user_orgs(session.user_id).await?;
+    let orgs = state.db.user_orgs(session.user_id, session.role).await?;
     let current = match session.org_id {
         Some(id) => state.db.org(id).await?,
         None => None,
@@ -53,7 +54,12 @@ pub(super) async fn choose(
     Admin(session): Admin,
     Posted(form): Posted<ChooseOrgForm>,
 ) -> PageResult {
-    if !state.db.is_member(session.user_id, form.org_id).await? {
+    let allowed = if session.may(Action::SeeEveryOrganization) {
+        state.db.org(form.org_id).await?.is_some()
+    } else {
+        state.db.is_member(session.user_id, form.org_id).await?
+    };
+    if !allowed {
         return Err(Error::NotFound.into());
     }
     state
@@ -71,7 +77,7 @@ pub(super) async fn choose(
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    Admin(session): Admin,
+    Permitted { session, .. }: Permitted<ManageOrganizations>,
     Posted(form): Posted<NameForm>,
 ) -> PageResult {
     let name = text(&form.name, "Name", 100, true)?;
@@ -94,7 +100,6 @@ pub(super) async fn create(
             now,
         )
         .await?;
-    state.db.add_member(session.user_id, id).await?;
     state.db.set_session_org(&session.id_hash, id).await?;
     record(
         &state,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::audit::{entry, record};
 use super::page::PageError;
 use super::page::{changed, fmt_date, parse_period, render, text, Layout, PageResult};
-use super::session::{Confirmed, OrgAdmin, Posted};
+use super::session::{Confirmed, ManagePackages, Permission, PermittedInOrg, Posted, ReadPackages};
 use super::DAY;
 use crate::error::Error;
 use crate::store::{build_packages, AssignedTo, Package, PackageStatus, PackageUpdate};
@@ -57,11 +57,12 @@ struct PackagesPage {
     next_year: String,
     notice: Option<String>,
     error: Option<String>,
+    suspended: bool,
 }
 
 pub(super) async fn list(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ReadPackages>,
 ) -> PageResult {
     let (packages, licenses, assignments) = state.db.packages(org.id).await?;
     let model = build_packages(&packages, &licenses, &assignments);
@@ -106,6 +107,7 @@ pub(super) async fn list(
         next_year: fmt_date(Some(now + 365 * DAY)),
         notice: None,
         error: None,
+        suspended: org.suspended_at.is_some(),
     }))
 }
 
@@ -153,7 +155,7 @@ csrf_token!(NewPackageForm, PackageForm, AssignmentForm);
 
 pub(super) async fn create(
     State(state): State<AppState>,
-    OrgAdmin { session, org }: OrgAdmin,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManagePackages>,
     Posted(form): Posted<NewPackageForm>,
 ) -> PageResult {
     let (name, from, until) = form.checked()?;
@@ -200,27 +202,25 @@ struct PackagePage {
 }
 
 /// A license package of the admin's organization, named by the path's
-/// `{id}`; any other package is not found.
-pub(super) struct OrgPackage(OrgAdmin, Package);
+/// `{id}`, for a role that may `P`; any other package is not found.
+pub(super) struct OrgPackage<P>(PermittedInOrg<P>, Package);
 
 #[derive(Deserialize)]
 struct PackageId {
     id: i64,
 }
 
-impl FromRequestParts<AppState> for OrgPackage {
+impl<P: Permission> FromRequestParts<AppState> for OrgPackage<P> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let OrgAdmin { session, org } = OrgAdmin::from_request_parts(parts, state).await?;
+        let admin = PermittedInOrg::<P>::from_request_parts(parts, state).await?;
         let Path(PackageId { id }) = Path::<PackageId>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let package = state.db.package(id).await;
         match package {
-            Ok(Some(package)) if package.org_id == org.id => {
-                Ok(OrgPackage(OrgAdmin { session, org }, package))
-            }
+            Ok(Some(package)) if package.org_id == admin.org.id => Ok(OrgPackage(admin, package)),
             Ok(_) => Err(PageError(Error::NotFound).into_response()),
             Err(e) => Err(PageError(e.into()).into_response()),
         }
@@ -229,7 +229,7 @@ impl FromRequestParts<AppState> for OrgPackage {
 
 pub(super) async fn page(
     State(state): State<AppState>,
-    OrgPackage(OrgAdmin { session, org }, package): OrgPackage,
+    OrgPackage(PermittedInOrg { session, org, .. }, package): OrgPackage<ReadPackages>,
 ) -> PageResult {
     let id = package.id;
     let (_, licenses, assignments) = state.db.packages(org.id).await?;
@@ -318,7 +318,7 @@ fn totals(form: &PackageForm) -> Result<Vec<(LicenseKind, i64)>, Error> {
 
 pub(super) async fn update(
     State(state): State<AppState>,
-    OrgPackage(OrgAdmin { session, org }, package): OrgPackage,
+    OrgPackage(PermittedInOrg { session, org, .. }, package): OrgPackage<ManagePackages>,
     Posted(form): Posted<PackageForm>,
 ) -> PageResult {
     let name = text(&form.name, "Name", 200, true)?;
@@ -353,7 +353,7 @@ pub(super) async fn update(
 
 pub(super) async fn renew(
     State(state): State<AppState>,
-    OrgPackage(OrgAdmin { session, org }, p): OrgPackage,
+    OrgPackage(PermittedInOrg { session, org, .. }, p): OrgPackage<ManagePackages>,
     _: Confirmed,
 ) -> PageResult {
     let now = state.now();
@@ -383,7 +383,7 @@ pub(super) async fn renew(
 
 pub(super) async fn assign(
     State(state): State<AppState>,
-    OrgPackage(OrgAdmin { session, org }, p): OrgPackage,
+    OrgPackage(PermittedInOrg { session, org, .. }, p): OrgPackage<ManagePackages>,
     Posted(form): Posted<AssignmentForm>,
 ) -> PageResult {
     let id = p.id;
@@ -404,7 +404,7 @@ pub(super) async fn assign(
 
 pub(super) async fn unassign(
     State(state): State<AppState>,
-    OrgPackage(OrgAdmin { session, org }, p): OrgPackage,
+    OrgPackage(PermittedInOrg { session, org, .. }, p): OrgPackage<ManagePackages>,
     Path((id, aid)): Path<(i64, i64)>,
     _: Confirmed,
 ) -> PageResult {

@@ -10,6 +10,7 @@ use time::Date;
 
 use super::session::Session;
 use crate::error::Error;
+use crate::roles::Action;
 use crate::store::{to_time, Org};
 use crate::AppState;
 
@@ -78,6 +79,13 @@ pub struct Layout {
     pub(super) org_name: Option<String>,
     pub(super) csrf: String,
     pub(super) active: &'static str,
+    /// How the page names the signed-in user's role.
+    pub(super) role: &'static str,
+    /// What the role may change, for the forms a page shows.
+    pub(super) manage_orgs: bool,
+    pub(super) manage_packages: bool,
+    pub(super) manage_users: bool,
+    pub(super) manage_org_admins: bool,
 }
 
 impl Layout {
@@ -88,6 +96,11 @@ impl Layout {
             org_name: None,
             csrf: String::new(),
             active: "",
+            role: "",
+            manage_orgs: false,
+            manage_packages: false,
+            manage_users: false,
+            manage_org_admins: false,
         }
     }
 
@@ -98,6 +111,11 @@ impl Layout {
             org_name: org.map(|o| o.name.clone()),
             csrf: session.csrf.clone(),
             active,
+            role: session.role.label(),
+            manage_orgs: session.may(Action::ManageOrganizations),
+            manage_packages: session.may(Action::ManagePackages),
+            manage_users: session.may(Action::ManageUsers),
+            manage_org_admins: session.may(Action::ManageOrgAdmins),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Who is asking: the session cookie, the extractors that require a signed-in
-//! admin ([`Admin`]) or one working in an organization ([`OrgAdmin`]), and
-//! the CSRF check of every posted form ([`Posted`]).
+//! admin ([`Admin`]), one working in an organization ([`OrgAdmin`]), and one
+//! whose role allows an action ([`Permitted`], [`PermittedInOrg`]; the role
+//! check itself is `roles::Role::may`), and the CSRF check of every posted
+//! form ([`Posted`]).
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -16,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::page::{percent_encode, PageError};
 use crate::error::Error;
+use crate::roles::{Action, Role};
 use crate::store::Org;
 use crate::{secrets, AppState};
 
@@ -129,8 +133,28 @@ pub(super) struct Session {
     pub(super) id_hash: Vec<u8>,
     pub(super) user_id: i64,
     pub(super) email: String,
+    pub(super) role: Role,
     pub(super) org_id: Option<i64>,
     pub(super) csrf: String,
+}
+
+impl Session {
+    /// Whether the signed-in user's role allows `action`.
+    pub(super) fn may(&self, action: Action) -> bool {
+        self.role.may(action)
+    }
+
+    /// `Ok` when the role allows `action`; 403 otherwise.
+    pub(super) fn check(&self, action: Action) -> Result<(), Error> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "{} is for the vendor's operators; an organization admin cannot do it",
+                action.label()
+            )))
+        }
+    }
 }
 
 fn csrf_for(session_id: &str) -> String {
@@ -159,6 +183,7 @@ pub(super) async fn load_session(
             id_hash,
             user_id: row.user_id,
             email: row.email,
+            role: row.role,
             org_id: row.org_id,
             csrf: csrf_for(id),
         }))
@@ -179,7 +204,8 @@ async fn require(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Ses
     }
 }
 
-/// Signed in with an organization chosen (and still a member of it).
+/// Signed in with an organization chosen (and still a member of it, unless
+/// the role sees every organization).
 async fn require_org(
     state: &AppState,
     headers: &HeaderMap,
@@ -189,7 +215,11 @@ async fn require_org(
     let Some(org_id) = session.org_id else {
         return Err(and_back("/admin/orgs", uri));
     };
-    let member = state.db.is_member(session.user_id, org_id).await;
+    let member = if session.may(Action::SeeEveryOrganization) {
+        Ok(true)
+    } else {
+        state.db.is_member(session.user_id, org_id).await
+    };
     let org = state.db.org(org_id).await;
     match (member, org) {
         (Ok(true), Ok(Some(org))) => Ok((session, org)),
@@ -225,6 +255,78 @@ impl FromRequestParts<AppState> for OrgAdmin {
         let (session, org) = require_org(state, &parts.headers, &parts.uri).await?;
         parts.extensions.insert(session.clone());
         Ok(OrgAdmin { session, org })
+    }
+}
+
+/// An action the role check knows, as a type: the parameter of
+/// [`Permitted`] and [`PermittedInOrg`].
+pub(super) trait Permission {
+    const ACTION: Action;
+}
+
+macro_rules! permissions {
+    ($($name:ident),*) => {
+        $(pub(super) struct $name;
+        impl Permission for $name {
+            const ACTION: Action = Action::$name;
+        })*
+    };
+}
+
+permissions!(
+    ManageOrganizations,
+    ManagePackages,
+    ManageUsers,
+    ManageApiTokens,
+    AuthorizeDevice,
+    ManageDevices,
+    ReadPackages,
+    ReadAudit,
+    ManageOrgAdmins
+);
+
+/// A signed-in admin whose role allows `P`; 403 for any other role.
+pub(super) struct Permitted<P> {
+    pub(super) session: Session,
+    _action: PhantomData<fn() -> P>,
+}
+
+impl<P: Permission> FromRequestParts<AppState> for Permitted<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Admin(session) = Admin::from_request_parts(parts, state).await?;
+        session
+            .check(P::ACTION)
+            .map_err(|e| PageError(e).into_response())?;
+        Ok(Permitted {
+            session,
+            _action: PhantomData,
+        })
+    }
+}
+
+/// [`OrgAdmin`] whose role allows `P` in the organization; 403 for any
+/// other role.
+pub(super) struct PermittedInOrg<P> {
+    pub(super) session: Session,
+    pub(super) org: Org,
+    _action: PhantomData<fn() -> P>,
+}
+
+impl<P: Permission> FromRequestParts<AppState> for PermittedInOrg<P> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let OrgAdmin { session, org } = OrgAdmin::from_request_parts(parts, state).await?;
+        session
+            .check(P::ACTION)
+            .map_err(|e| PageError(e).into_response())?;
+        Ok(PermittedInOrg {
+            session,
+            org,
+            _action: PhantomData,
+        })
     }
 }
 

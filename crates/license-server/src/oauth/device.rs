@@ -11,7 +11,7 @@ use super::{check_client, no_store, required, OAuthForm};
 use crate::admin::ClientAddr;
 use crate::error::{Error, Result};
 use crate::secrets;
-use crate::store::{Consumed, DeviceCodeStatus};
+use crate::store::{Consumed, DeviceCodeStatus, NewDeviceCode};
 use crate::{AppState, CONSOLE_CLIENT_ID};
 use license_core::protocol::SLOW_DOWN_STEP_SECS;
 
@@ -45,15 +45,15 @@ pub(super) async fn device_authorization(
         let user_code = secrets::new_user_code();
         let stored = state
             .db
-            .insert_device_code(
-                &secrets::hash(&device_code),
-                &user_code,
-                CONSOLE_CLIENT_ID,
-                form.scope.as_deref(),
+            .insert_device_code(NewDeviceCode {
+                code_hash: secrets::hash(&device_code),
+                user_code: user_code.clone(),
+                client_id: CONSOLE_CLIENT_ID.to_owned(),
+                scope: form.scope.clone(),
                 now,
                 expires_at,
-                cfg.poll_interval_secs,
-            )
+                interval_secs: cfg.poll_interval_secs,
+            })
             .await?;
         if stored {
             let shown = secrets::display_user_code(&user_code);

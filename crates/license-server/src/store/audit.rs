@@ -36,7 +36,35 @@ pub(super) async fn insert(conn: &mut SqliteConnection, entry: &NewAudit<'_>) ->
     Ok(())
 }
 
+/// An audit log entry with its id (the vendor API's page cursor) and
+/// organization.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub org_id: Option<i64>,
+    pub action: String,
+    pub detail: String,
+}
+
 impl Store {
+    /// The newest audit entries (of one organization, or of all) with an id
+    /// below `before`.
+    pub async fn audit_page(
+        &self,
+        org_id: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> DbResult<Vec<AuditRow>> {
+        let sql = "SELECT id, at, actor, org_id, action, detail FROM audit_log
+                    WHERE (?1 IS NULL OR org_id = ?1) AND (?2 IS NULL OR id < ?2)
+                    ORDER BY id DESC LIMIT ?3";
+        sqlx::query_as_with(sql, args![org_id, before, limit])
+            .fetch_all(&self.read)
+            .await
+    }
+
     pub async fn audit(&self, entry: &NewAudit<'_>) -> DbResult<()> {
         insert(&mut *self.write.acquire().await?, entry).await
     }

@@ -104,7 +104,8 @@ pub(super) async fn serve_batches<Q, A>(
 /// travel as one JSON array, bound once (`?1`) and read by every statement.
 ///
 /// 1. Marks each exchanged refresh token used, if it still is unused and
-///    neither its chain nor its device is revoked, with the claims of its
+///    neither its chain nor its device is revoked (nor its organization
+///    suspended), with the claims of its
 ///    successor; returns the hashes it marked.
 /// 2. Inserts each new refresh token whose pair has nothing to exchange, or
 ///    whose exchanged token carries this pair's claims now: marked by step 1,
@@ -118,8 +119,10 @@ UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value
  WHERE j.value ->> 'old' IS NOT NULL AND refresh_tokens.token_hash = unhex(j.value ->> 'old')
    AND refresh_tokens.used_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM token_chains c JOIN devices d ON d.id = c.device_id
+                      JOIN organizations o ON o.id = d.org_id
                     WHERE c.id = refresh_tokens.chain_id
-                      AND (c.revoked_at IS NOT NULL OR d.revoked_at IS NOT NULL))
+                      AND (c.revoked_at IS NOT NULL OR d.revoked_at IS NOT NULL
+                           OR o.suspended_at IS NOT NULL))
 RETURNING refresh_tokens.token_hash;
 INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at)
 SELECT unhex(j.value ->> 'hash'), j.value ->> 'chain', j.value ->> 'at', j.value ->> 'exp'

@@ -1,11 +1,15 @@
 //! Device codes (RFC 8628): issued, polled, decided by an admin, consumed
 //! into a token chain.
 
-use sqlx::FromRow;
+use std::collections::HashSet;
+
+use serde::Serialize;
+use sqlx::{FromRow, SqlitePool};
+use tokio::sync::mpsc;
 
 use super::audit::{self, NewAudit};
 use super::sql::{execute, optional, scalar};
-use super::{devices, DbResult, Store};
+use super::{batch, devices, hex, to_json, DbResult, Store};
 
 /// Where a device code stands. Stored as `pending`, `approved`, `denied`,
 /// `used`.
@@ -65,33 +69,96 @@ macro_rules! select_device_codes {
     };
 }
 
-impl Store {
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_device_code(
-        &self,
-        code_hash: &[u8],
-        user_code: &str,
-        client_id: &str,
-        scope: Option<&str>,
+/// A device authorization to store: its code (as a hash), the user code
+/// shown to the admin, and its times.
+#[derive(Debug, Clone)]
+pub struct NewDeviceCode {
+    pub code_hash: Vec<u8>,
+    /// Normalized: 8 upper-case letters.
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: Option<String>,
+    pub now: i64,
+    pub expires_at: i64,
+    pub interval_secs: i64,
+}
+
+pub(super) type CodeJob = batch::Job<NewDeviceCode, bool>;
+
+/// Stores each code whose user code no live code has (pending or approved,
+/// not expired), all in one statement: one commit and one round trip to the
+/// connection's thread per batch of authorizations, whatever its size.
+/// Returns the user codes stored.
+const INSERT_CODES: &str = "INSERT INTO device_codes (code_hash, user_code, client_id, scope,
+                                          created_at, expires_at, interval_secs)
+SELECT unhex(j.value ->> 'hash'), j.value ->> 'user_code', j.value ->> 'client_id',
+       j.value ->> 'scope', j.value ->> 'now', j.value ->> 'expires_at', j.value ->> 'interval'
+  FROM json_each(?1) AS j
+ WHERE NOT EXISTS (SELECT 1 FROM device_codes d
+                    WHERE d.user_code = j.value ->> 'user_code'
+                      AND d.expires_at > j.value ->> 'now'
+                      AND d.status IN ('pending', 'approved'))
+RETURNING user_code";
+
+/// Stores a batch of device codes ([`INSERT_CODES`]); per code, whether it
+/// was stored (`false`: its user code is taken, by a live code or by an
+/// earlier code of the same batch).
+async fn insert_codes(pool: &SqlitePool, batch: &[&NewDeviceCode]) -> DbResult<Vec<bool>> {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        hash: String,
+        user_code: &'a str,
+        client_id: &'a str,
+        scope: Option<&'a str>,
         now: i64,
         expires_at: i64,
         interval: i64,
-    ) -> DbResult<bool> {
-        use DeviceCodeStatus::{Approved, Pending};
-        // A user code must be unambiguous among live codes.
-        let live = "SELECT EXISTS (SELECT 1 FROM device_codes
-                     WHERE user_code = ? AND expires_at > ? AND status IN (?, ?))";
-        let clash: bool =
-            scalar(&self.write, live, args![user_code, now, Pending, Approved]).await?;
-        if clash {
-            return Ok(false);
-        }
-        let sql = "INSERT INTO device_codes (code_hash, user_code, client_id, scope, created_at,
-                                             expires_at, interval_secs)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)";
-        let code = args![code_hash, user_code, client_id, scope, now, expires_at, interval];
-        execute(&self.write, sql, code).await?;
-        Ok(true)
+    }
+    let mut seen = HashSet::new();
+    let mut rows = Vec::with_capacity(batch.len());
+    let unique: Vec<bool> = batch
+        .iter()
+        .map(|c| seen.insert(c.user_code.as_str()))
+        .collect();
+    for (c, _) in batch.iter().zip(&unique).filter(|(_, u)| **u) {
+        rows.push(Row {
+            hash: hex(&c.code_hash),
+            user_code: &c.user_code,
+            client_id: &c.client_id,
+            scope: c.scope.as_deref(),
+            now: c.now,
+            expires_at: c.expires_at,
+            interval: c.interval_secs,
+        });
+    }
+    let stored: Vec<String> = sqlx::query_scalar(INSERT_CODES)
+        .bind(to_json(&rows)?)
+        .fetch_all(pool)
+        .await?;
+    let stored: HashSet<&str> = stored.iter().map(String::as_str).collect();
+    Ok(batch
+        .iter()
+        .zip(unique)
+        .map(|(c, unique)| unique && stored.contains(c.user_code.as_str()))
+        .collect())
+}
+
+/// Starts the device-code writer on the write pool; returns its queue.
+pub(super) fn spawn_code_writer(write: SqlitePool) -> mpsc::UnboundedSender<CodeJob> {
+    let (queue, jobs) = mpsc::unbounded_channel();
+    tokio::spawn(batch::serve_batches(
+        jobs,
+        async move |codes: &[&NewDeviceCode]| insert_codes(&write, codes).await,
+    ));
+    queue
+}
+
+impl Store {
+    /// Stores a new device code, in a batch with whatever other codes are
+    /// waiting. `false` when its user code is taken by a live code: draw
+    /// another.
+    pub async fn insert_device_code(&self, code: NewDeviceCode) -> DbResult<bool> {
+        batch::ask(&self.codes, code).await
     }
 
     pub async fn device_code(&self, code_hash: &[u8]) -> DbResult<Option<DeviceCode>> {
@@ -163,8 +230,10 @@ impl Store {
     ) -> DbResult<Consumed> {
         use DeviceCodeStatus::{Approved, Used};
         let mut tx = self.write.begin().await?;
-        // A device removed since counts as revoked.
-        let revoked = "SELECT COUNT(*) = 0 FROM devices WHERE id = ? AND revoked_at IS NULL";
+        // A device removed since counts as revoked, and so does one whose
+        // organization is suspended.
+        let revoked = "SELECT COUNT(*) = 0 FROM devices d JOIN organizations o ON o.id = d.org_id
+                        WHERE d.id = ? AND d.revoked_at IS NULL AND o.suspended_at IS NULL";
         if scalar::<bool>(&mut *tx, revoked, args![device_id]).await? {
             return Ok(Consumed::DeviceRevoked);
         }

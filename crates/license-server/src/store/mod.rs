@@ -23,11 +23,13 @@ macro_rules! args {
     }};
 }
 
+mod api_tokens;
 mod audit;
 mod batch;
 mod checkpoint;
 mod device_codes;
 mod devices;
+mod invitations;
 mod issued;
 mod keys;
 mod orgs;
@@ -48,9 +50,13 @@ use sqlx::{ConnectOptions, SqlitePool};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-pub use audit::{AuditEntry, NewAudit};
-pub use device_codes::{Consumed, DeviceCode, DeviceCodeStatus, DeviceDecision, RegisterDevice};
+pub use api_tokens::{ApiScope, ApiToken};
+pub use audit::{AuditEntry, AuditRow, NewAudit};
+pub use device_codes::{
+    Consumed, DeviceCode, DeviceCodeStatus, DeviceDecision, NewDeviceCode, RegisterDevice,
+};
 pub use devices::Device;
+pub use invitations::{Accepted, Invitation, NewInvitation};
 pub use keys::KeyRow;
 pub use orgs::{Org, OrgInput};
 pub use packages::{
@@ -58,7 +64,7 @@ pub use packages::{
     PackageUpdate,
 };
 pub use tokens::{AccessRow, Exchanged, NewTokens, RefreshRow, TokenSubject};
-pub use users::{SessionRow, User};
+pub use users::{SessionRow, User, UserChange, UserSummary};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
 
@@ -68,6 +74,8 @@ pub struct Store {
     write: SqlitePool,
     /// Queue of the token writer, which stores token pairs in batches.
     tokens: mpsc::UnboundedSender<batch::TokenJob>,
+    /// Queue of the device-code writer, which stores them in batches.
+    codes: mpsc::UnboundedSender<device_codes::CodeJob>,
     /// Queue of the refresh token reader, which looks them up in batches.
     lookups: mpsc::UnboundedSender<batch::Lookup>,
     /// Refresh tokens this process stored that no lookup has asked for yet.
@@ -83,15 +91,22 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .pragma(
+                "journal_size_limit",
+                checkpoint::WAL_SIZE_LIMIT_BYTES.to_string(),
+            );
         // SQLite connections do not go stale, and the default check before
         // every acquire costs a round trip to the connection's thread.
-        // The writer never checkpoints the WAL itself: see `checkpoint`.
+        // How the WAL is checkpointed and kept short: see `checkpoint`.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(options.clone().pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_CHECKPOINT_PAGES.to_string(),
+            ))
             .await?;
         sqlx::migrate!("./migrations")
             .run(&write)
@@ -106,9 +121,11 @@ impl Store {
         tokio::spawn(checkpoint::checkpoint_wal(
             options.connect().await?,
             write.clone(),
+            checkpoint::wal_path(path),
         ));
         Ok(Store {
             tokens: batch::spawn_writer(write.clone()),
+            codes: device_codes::spawn_code_writer(write.clone()),
             lookups: batch::spawn_reader(read.clone()),
             read,
             write,

@@ -9,7 +9,7 @@ use super::{feature_list, DbResult, Store};
 /// `SELECT` the columns of [`Org`] `FROM organizations`, then the rest.
 macro_rules! select_organizations {
     ($rest:literal) => {
-        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until FROM organizations ", $rest)
+        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until, suspended_at FROM organizations ", $rest)
     };
 }
 
@@ -31,6 +31,9 @@ pub struct Org {
     pub renewal_date: Option<i64>,
     pub valid_from: i64,
     pub valid_until: i64,
+    /// Set while the vendor has suspended the organization: its devices get
+    /// no new tokens and no license document.
+    pub suspended_at: Option<i64>,
 }
 
 impl Org {
@@ -120,6 +123,16 @@ impl Store {
         sqlx::query_as_with(sql, args![])
             .fetch_all(&self.read)
             .await
+    }
+
+    /// Suspends the organization (`Some(now)`) or lifts the suspension
+    /// (`None`). While suspended, its devices' grants and license fetches
+    /// are refused like a revoked device's.
+    pub async fn set_org_suspended(&self, id: i64, at: Option<i64>) -> DbResult<bool> {
+        let sql = "UPDATE organizations SET suspended_at = ? WHERE id = ?";
+        let changed = execute(&self.write, sql, args![at, id]).await? == 1;
+        self.issued.forget_all();
+        Ok(changed)
     }
 
     pub async fn org_by_name(&self, name: &str) -> DbResult<Option<Org>> {

@@ -255,11 +255,7 @@ async fn the_batched_lookup_uses_the_primary_key() {
 async fn a_decision_is_written_whole_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _, _) = store_with_chain(&dir).await;
-    let hash = [9u8; 32];
-    let stored = store
-        .insert_device_code(&hash, "BCDFGHJK", "c", None, NOW, NOW + 10, 5)
-        .await
-        .unwrap();
+    let stored = store.insert_device_code(code("BCDFGHJK", 9)).await.unwrap();
     assert!(stored);
     let code = store.pending_device_code("BCDFGHJK", NOW).await.unwrap();
     let code = code.unwrap();
@@ -297,7 +293,7 @@ async fn a_decision_is_written_whole_or_not_at_all() {
     let device = store.device_by_name(1, "Late").await.unwrap().unwrap();
     assert_eq!(device.authorized_at, Some(NOW + 1));
     assert_eq!(store.audit_log(1, 10).await.unwrap().len(), 1);
-    let code = store.device_code(&hash).await.unwrap().unwrap();
+    let code = store.device_code(&[9u8; 32]).await.unwrap().unwrap();
     assert_eq!(code.status, DeviceCodeStatus::Approved);
     assert_eq!(code.device_id, Some(device.id));
 }
@@ -346,4 +342,62 @@ async fn a_package_update_is_written_whole_or_not_at_all() {
     let (_, licenses, _) = store.packages(1).await.unwrap();
     assert_eq!(licenses.len(), 1);
     assert_eq!(store.audit_log(1, 10).await.unwrap().len(), 1);
+}
+
+/// A new device code with this user code and a code hash of `byte`s.
+fn code(user_code: &str, byte: u8) -> NewDeviceCode {
+    NewDeviceCode {
+        code_hash: vec![byte; 32],
+        user_code: user_code.into(),
+        client_id: "c".into(),
+        scope: None,
+        now: NOW,
+        expires_at: NOW + 10,
+        interval_secs: 5,
+    }
+}
+
+/// Codes stored in one batch: a user code taken by a live code, or by an
+/// earlier code of the same batch, is refused (the caller draws another);
+/// the others are stored.
+#[tokio::test]
+async fn device_codes_are_stored_in_batches_with_unique_user_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, _) = store_with_chain(&dir).await;
+    assert!(store.insert_device_code(code("BCDFGHJK", 1)).await.unwrap());
+    let batch = [
+        code("BCDFGHJK", 2),
+        code("LMNPQRST", 3),
+        code("LMNPQRST", 4),
+        code("VWXZBCDF", 5),
+    ];
+    let answers = futures_join(&store, &batch).await;
+    assert_eq!(answers, [false, true, false, true]);
+    assert!(store
+        .pending_device_code("LMNPQRST", NOW)
+        .await
+        .unwrap()
+        .is_some());
+    // Once the first code expired, its user code may be drawn again.
+    let mut later = code("BCDFGHJK", 6);
+    later.now = NOW + 11;
+    later.expires_at = NOW + 20;
+    assert!(store.insert_device_code(later).await.unwrap());
+}
+
+/// Asks for all `codes` at once, so that they share batches.
+async fn futures_join(store: &Store, codes: &[NewDeviceCode]) -> Vec<bool> {
+    let tasks: Vec<_> = codes
+        .iter()
+        .cloned()
+        .map(|c| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_device_code(c).await.unwrap() })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }

@@ -28,6 +28,7 @@ pub struct RefreshRow {
     pub successor_kid: Option<String>,
     pub client_id: String,
     pub chain_revoked: Option<i64>,
+    /// When the device was revoked or its organization suspended.
     pub device_revoked: Option<i64>,
     /// The device (its id is the chain's device) and organization a
     /// successor token is issued to, read in the same query.
@@ -58,6 +59,7 @@ pub struct AccessRow {
     pub chain_id: i64,
     pub device_id: i64,
     pub chain_revoked: Option<i64>,
+    /// When the device was revoked or its organization suspended.
     pub device_revoked: Option<i64>,
 }
 
@@ -165,8 +167,9 @@ impl Store {
 
     pub async fn chain(&self, chain_id: i64) -> DbResult<Option<AccessRow>> {
         let sql = "SELECT c.id AS chain_id, c.device_id, c.revoked_at AS chain_revoked,
-                          d.revoked_at AS device_revoked
+                          COALESCE(d.revoked_at, o.suspended_at) AS device_revoked
                      FROM token_chains c JOIN devices d ON d.id = c.device_id
+                     JOIN organizations o ON o.id = d.org_id
                     WHERE c.id = ?";
         optional(&self.read, sql, args![chain_id]).await
     }
@@ -194,7 +197,7 @@ pub(super) async fn lookup_refresh_tokens(
     let sql = concat!(
         "SELECT r.token_hash, r.chain_id, r.expires_at, r.used_at, r.successor_claims,
                 r.successor_kid, c.client_id, c.revoked_at AS chain_revoked,
-                d.revoked_at AS device_revoked, ",
+                COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, ",
         subject_columns!(),
         " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id
           JOIN devices d ON d.id = c.device_id JOIN organizations o ON o.id = d.org_id

@@ -11,7 +11,10 @@ pub struct TestServer {
     pub base: String,
     pub clock: Arc<ManualClock>,
     pub state: AppState,
+    /// Of `demo::DEMO_ADMIN`, the organization admin of Demo Store.
     pub admin_password: String,
+    /// Of `demo::DEMO_VENDOR`, the vendor operator.
+    pub vendor_password: String,
     pub db_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -37,7 +40,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let clock = Arc::new(ManualClock::new(start));
     let now = start.unix_timestamp();
     keys::rotate(&store, now).await.unwrap();
-    let admin_password = demo::seed(&store, now).await.unwrap().unwrap();
+    let sign_ins = demo::seed(&store, now).await.unwrap().unwrap();
     let keys = Keys::load(&store, now).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -57,7 +60,8 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         base,
         clock,
         state,
-        admin_password,
+        admin_password: sign_ins.admin_password,
+        vendor_password: sign_ins.vendor_password,
         db_path,
         _dir: dir,
         shutdown: Some(tx),
@@ -111,29 +115,57 @@ pub fn option_value(html: &str, label: &str) -> String {
     html[start..stop].to_owned()
 }
 
-/// Signs in through the login form (CSRF included).
+/// Signs in through the login form (CSRF included) as the organization
+/// admin of Demo Store.
 pub async fn sign_in(server: &TestServer, client: &reqwest::Client) {
-    let page = client
-        .get(server.url("/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    sign_in_as(server, client, demo::DEMO_ADMIN, &server.admin_password).await
+}
+
+/// Signs in as the vendor operator.
+pub async fn sign_in_vendor(server: &TestServer, client: &reqwest::Client) {
+    sign_in_as(server, client, demo::DEMO_VENDOR, &server.vendor_password).await
+}
+
+/// Signs in through the login form with these credentials; with one
+/// organization (an organization admin of one), the session starts in it.
+pub async fn sign_in_as(
+    server: &TestServer,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) {
+    let status = sign_in_status(server, client, email, password).await;
+    assert_eq!(status, 303, "sign-in should redirect");
+}
+
+/// Posts the login form with these credentials; the answer's status (303
+/// signed in, 401 wrong password, 403 disabled, 429 too many attempts).
+pub async fn sign_in_status(
+    server: &TestServer,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> u16 {
+    let page = page_text(server, client, "/admin/login").await;
     let csrf = hidden(&page, "csrf");
     let r = client
         .post(server.url("/admin/login"))
         .form(&[
             ("csrf", csrf.as_str()),
-            ("email", demo::DEMO_ADMIN),
-            ("password", server.admin_password.as_str()),
+            ("email", email),
+            ("password", password),
             ("next", "/admin"),
         ])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303, "sign-in should redirect");
+    r.status().as_u16()
+}
+
+/// The body of `GET path`.
+pub async fn page_text(server: &TestServer, client: &reqwest::Client, path: &str) -> String {
+    let r = client.get(server.url(path)).send().await.unwrap();
+    r.text().await.unwrap()
 }
 
 pub struct DeviceAuthorization {
