@@ -72,7 +72,9 @@ impl From<&ClientError> for ErrorCode {
             ClientError::ClockBehind { .. } | ClientError::ClockAhead { .. } => ErrorCode::Clock,
             ClientError::Denied => ErrorCode::Denied,
             ClientError::CodeExpired => ErrorCode::CodeExpired,
-            ClientError::Revoked { .. } => ErrorCode::Revoked,
+            // Tokens bound to another key (this install's key was replaced)
+            // cannot be used any more: the device is authorized again.
+            ClientError::Revoked { .. } | ClientError::DpopRefused { .. } => ErrorCode::Revoked,
             ClientError::InvalidInput { .. } => ErrorCode::InvalidInput,
             ClientError::Cancelled => ErrorCode::Cancelled,
         }

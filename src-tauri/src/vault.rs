@@ -2,6 +2,9 @@
 //! Service on Linux, Credential Manager on Windows, Keychain on macOS. One
 //! entry per server and device. There is no plaintext fallback: when the
 //! keychain is unavailable or locked the console says so and stops.
+//!
+//! Besides tokens, one entry of each kind per install (per state file): its
+//! [`Guard`], and its DPoP key (RFC 9449), which binds its tokens to it.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +46,12 @@ pub struct Tokens {
 /// one guard per state file).
 fn guard_account(scope: &str) -> String {
     format!("state-guard {scope}")
+}
+
+/// Keychain account of the DPoP key of the install whose state file is at
+/// `scope`.
+fn install_key_account(scope: &str) -> String {
+    format!("dpop-key {scope}")
 }
 
 /// What the console keeps in the keychain besides tokens, in one entry: the
@@ -139,6 +148,11 @@ pub trait TokenVault: Send + Sync + std::fmt::Debug {
     fn load_guard(&self, scope: &str) -> Result<Option<Guard>, VaultError>;
     /// Writes the [`Guard`] of the state file at `scope`, replacing any.
     fn save_guard(&self, scope: &str, guard: &Guard) -> Result<(), VaultError>;
+    /// Reads the DPoP key of the install whose state file is at `scope`
+    /// (the private key's 32-byte seed, base64url), if there is one.
+    fn load_install_key(&self, scope: &str) -> Result<Option<Secret>, VaultError>;
+    /// Writes the DPoP key of the install at `scope`, replacing any.
+    fn save_install_key(&self, scope: &str, seed: &Secret) -> Result<(), VaultError>;
 }
 
 /// The OS keychain, through the `keyring` crate.
@@ -217,6 +231,22 @@ impl TokenVault for Keychain {
             .set_password(&json)
             .map_err(map_err)
     }
+
+    fn load_install_key(&self, scope: &str) -> Result<Option<Secret>, VaultError> {
+        let entry = keyring::Entry::new(SERVICE, &install_key_account(scope)).map_err(map_err)?;
+        match entry.get_password() {
+            Ok(seed) => Ok(Some(Secret::new(seed))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(err) => Err(map_err(err)),
+        }
+    }
+
+    fn save_install_key(&self, scope: &str, seed: &Secret) -> Result<(), VaultError> {
+        keyring::Entry::new(SERVICE, &install_key_account(scope))
+            .map_err(map_err)?
+            .set_password(seed.expose())
+            .map_err(map_err)
+    }
 }
 
 /// An in-memory vault for tests that need isolation from the desktop. Not
@@ -226,6 +256,7 @@ impl TokenVault for Keychain {
 pub struct MemoryVault {
     entries: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
     guards: std::sync::Mutex<std::collections::HashMap<String, Guard>>,
+    install_keys: std::sync::Mutex<std::collections::HashMap<String, Secret>>,
 }
 
 #[cfg(debug_assertions)]
@@ -264,6 +295,17 @@ impl TokenVault for MemoryVault {
     fn save_guard(&self, scope: &str, guard: &Guard) -> Result<(), VaultError> {
         let mut guards = self.guards.lock().map_err(|_| VaultError::Corrupt)?;
         guards.insert(scope.to_owned(), guard.clone());
+        Ok(())
+    }
+
+    fn load_install_key(&self, scope: &str) -> Result<Option<Secret>, VaultError> {
+        let keys = self.install_keys.lock().map_err(|_| VaultError::Corrupt)?;
+        Ok(keys.get(scope).cloned())
+    }
+
+    fn save_install_key(&self, scope: &str, seed: &Secret) -> Result<(), VaultError> {
+        let mut keys = self.install_keys.lock().map_err(|_| VaultError::Corrupt)?;
+        keys.insert(scope.to_owned(), seed.clone());
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The client proper: configuration, discovery and the HTTP plumbing every
 //! request goes through. The device flow is in `device`; tokens, license
-//! documents, verification, revocation and the JWK Set cache in `tokens`.
+//! documents, revocation and the JWK Set cache in `tokens`; verification in
+//! `verify`; requests that carry a DPoP proof in `proved`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,14 +15,17 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::dpop::{DpopKey, Signer};
 use crate::error::{clean, ClientError};
 use crate::server_url::{parse_server_url, url_string};
 
 mod device;
+mod proved;
 mod tokens;
+mod verify;
 
 pub use device::{DeviceAuthorization, PollControl, PollOutcome, PollProgress};
-pub use tokens::{LicenseDocument, TokenSet};
+pub use tokens::{LicenseDocument, TokenSet, TokenType};
 
 /// The License Console's OAuth client id.
 pub const DEFAULT_CLIENT_ID: &str = protocol::CONSOLE_CLIENT_ID;
@@ -45,6 +49,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Limit for a whole request, body included.
     pub request_timeout: Duration,
+    /// The install's DPoP key: with one, the client sends DPoP proofs
+    /// (RFC 9449) on the token grants, the license fetch and revocation, and
+    /// the server binds the tokens to it. Without one, tokens are Bearer.
+    pub dpop_key: Option<DpopKey>,
 }
 
 impl ClientConfig {
@@ -57,6 +65,15 @@ impl ClientConfig {
             extra_ca_pem: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            dpop_key: None,
+        }
+    }
+
+    /// This configuration with `key` as the install's DPoP key.
+    pub fn with_dpop_key(self, key: DpopKey) -> ClientConfig {
+        ClientConfig {
+            dpop_key: Some(key),
+            ..self
         }
     }
 }
@@ -83,6 +100,10 @@ pub struct ServerMetadata {
     /// Grant types the server supports.
     #[serde(default)]
     pub grant_types_supported: Vec<String>,
+    /// The JWS algorithms the server accepts in DPoP proofs (RFC 9449);
+    /// empty when the server does not support DPoP.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// The license server's HTTP client. Cheap to clone; clones share the
@@ -101,6 +122,8 @@ struct Inner {
     metadata: Mutex<Option<ServerMetadata>>,
     jwks: Mutex<Option<JwkSet>>,
     clock: Arc<dyn Clock>,
+    /// The DPoP key and the server's latest nonce, when the client has a key.
+    dpop: Option<Signer>,
 }
 
 impl std::fmt::Debug for LicenseClient {
@@ -108,6 +131,7 @@ impl std::fmt::Debug for LicenseClient {
         f.debug_struct("LicenseClient")
             .field("server_url", &self.inner.server_url)
             .field("client_id", &self.inner.client_id)
+            .field("dpop", &self.inner.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -199,6 +223,7 @@ impl LicenseClient {
                 metadata: Mutex::new(None),
                 jwks: Mutex::new(None),
                 clock,
+                dpop: config.dpop_key.map(Signer::new),
             }),
         })
     }
@@ -212,6 +237,12 @@ impl LicenseClient {
     /// The OAuth client id the client presents and expects as audience.
     pub fn client_id(&self) -> &str {
         &self.inner.client_id
+    }
+
+    /// The thumbprint of the client's DPoP key, when it has one: what the
+    /// server binds this client's tokens to.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.inner.dpop.as_ref().map(|s| s.key().thumbprint())
     }
 
     /// The server's metadata, fetched from
@@ -294,6 +325,10 @@ impl LicenseClient {
         let status = response.status();
         tracing::debug!(endpoint = what, status = status.as_u16(), "response");
         let headers = response.headers().clone();
+        // Any answer may carry the server's next DPoP nonce.
+        if let Some(signer) = &self.inner.dpop {
+            signer.remember_nonce(&headers);
+        }
         let body = read_body(response, server).await?;
         Ok(Reply {
             status,

@@ -116,6 +116,20 @@ pub enum ClientError {
         /// What the server said, shortened and cleaned.
         reason: String,
     },
+    /// The server refused this client's DPoP proof (`invalid_dpop_proof`,
+    /// or `use_dpop_nonce` again after the retry with its nonce): the
+    /// tokens are bound to another key (this install's key was replaced),
+    /// or the proof was not acceptable. A refused refresh leaves the refresh
+    /// token unused.
+    #[error(
+        "The license server refused this console's proof of its key ({reason}). If the console's \
+         key was replaced, authorize the device again; otherwise check this computer's date and \
+         time and try again."
+    )]
+    DpopRefused {
+        /// What the server said, shortened and cleaned.
+        reason: String,
+    },
     /// Bad input from the caller: a server URL that is not an http(s) URL,
     /// an unreadable CA certificate.
     #[error("{reason}")]
@@ -131,7 +145,7 @@ pub enum ClientError {
 impl ClientError {
     /// A stable code for the UI to branch on: `offline`, `timeout`, `tls`,
     /// `server_error`, `protocol`, `clock`, `denied`, `code_expired`, `revoked`,
-    /// `invalid_input` or `cancelled`.
+    /// `dpop_refused`, `invalid_input` or `cancelled`.
     pub fn code(&self) -> &'static str {
         match self {
             ClientError::Offline { .. } => "offline",
@@ -143,6 +157,7 @@ impl ClientError {
             ClientError::Denied => "denied",
             ClientError::CodeExpired => "code_expired",
             ClientError::Revoked { .. } => "revoked",
+            ClientError::DpopRefused { .. } => "dpop_refused",
             ClientError::InvalidInput { .. } => "invalid_input",
             ClientError::Cancelled => "cancelled",
         }
@@ -263,6 +278,10 @@ mod tests {
             (ClientError::Denied, "denied"),
             (ClientError::CodeExpired, "code_expired"),
             (ClientError::Revoked { reason: "r".into() }, "revoked"),
+            (
+                ClientError::DpopRefused { reason: "r".into() },
+                "dpop_refused",
+            ),
             (
                 ClientError::InvalidInput { reason: "r".into() },
                 "invalid_input",

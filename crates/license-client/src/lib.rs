@@ -20,6 +20,12 @@
 //!   added with [`ClientConfig::extra_ca_pem`].
 //! - Tokens and device codes are [`Secret`]s: they print as `[redacted]` and
 //!   are never logged.
+//! - DPoP (RFC 9449): with the install's [`DpopKey`] in
+//!   [`ClientConfig::dpop_key`], the client sends proofs on the device-code
+//!   grant, refreshes, the license fetch and revocation, so the server binds
+//!   the tokens to the key ([`TokenType::DPoP`]); it retries once when the
+//!   server asks for a nonce and keeps the latest nonce for its next proofs.
+//!   Without a key, tokens are Bearer. See [`dpop`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), license_client::ClientError> {
@@ -41,15 +47,17 @@
 #![warn(missing_docs)]
 
 mod client;
+pub mod dpop;
 mod error;
 mod secret;
 mod server_url;
 
 pub use client::{
     ClientConfig, DeviceAuthorization, LicenseClient, LicenseDocument, PollControl, PollOutcome,
-    PollProgress, ServerMetadata, TokenSet, DEFAULT_CLIENT_ID, DEFAULT_POLL_INTERVAL_SECS,
-    MAX_BODY_BYTES, SLOW_DOWN_STEP_SECS,
+    PollProgress, ServerMetadata, TokenSet, TokenType, DEFAULT_CLIENT_ID,
+    DEFAULT_POLL_INTERVAL_SECS, MAX_BODY_BYTES, SLOW_DOWN_STEP_SECS,
 };
+pub use dpop::DpopKey;
 pub use error::ClientError;
 pub use secret::Secret;
 pub use server_url::normalize_server_url;

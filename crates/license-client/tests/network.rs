@@ -298,6 +298,7 @@ fn claims(issuer: &str) -> LicenseClaims {
         renewal_date: None,
         hub_server_name: String::new(),
         hub_server_url: String::new(),
+        cnf: None,
     }
 }
 

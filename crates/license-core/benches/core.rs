@@ -34,6 +34,7 @@ fn claims() -> LicenseClaims {
         renewal_date: Some((NOW + Duration::days(200)).unix_timestamp()),
         hub_server_name: "hub-1".into(),
         hub_server_url: "https://hub.example".into(),
+        cnf: None,
     }
 }
 

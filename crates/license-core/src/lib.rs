@@ -41,6 +41,7 @@
 pub mod anchor;
 pub mod assess;
 pub mod clock;
+pub mod dpop;
 pub mod jwk;
 pub mod model;
 pub mod notice;

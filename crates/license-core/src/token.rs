@@ -157,6 +157,18 @@ pub struct LicenseClaims {
     /// Hub server URL.
     #[serde(default)]
     pub hub_server_url: String,
+    /// The key the token is bound to (RFC 9449 `cnf.jkt`): only requests
+    /// with a DPoP proof by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800), here only the DPoP key's JWK
+/// thumbprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the DPoP key.
+    pub jkt: String,
 }
 
 impl LicenseClaims {
@@ -376,6 +388,7 @@ fn timestamp(t: i64, what: &str) -> Result<OffsetDateTime, VerifyError> {
 ///     exp: now.unix_timestamp() + 3 * 86_400, jti: "t-1".into(), org: "Acme".into(),
 ///     features: vec!["xms".into()], renewal_date: None,
 ///     hub_server_name: "hub".into(), hub_server_url: "https://hub.example".into(),
+///     cnf: None,
 /// };
 /// let jwt = encode(&claims, LICENSE_TOKEN_TYP, kid, &key);
 /// let expect = Expectation::license_token("https://licenses.example", "console");

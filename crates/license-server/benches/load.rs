@@ -8,7 +8,7 @@
 //! - license fetches/s and refresh grants/s at the server's maximum (closed
 //!   loop), then paced at the issue's target rate (open loop, latency counted
 //!   from the scheduled send time), and a verdict per target;
-//! - device authorizations/s at the maximum;
+//! - device authorizations/s at the maximum, then paced at 3,000/s;
 //! - the server's peak memory (VmHWM from /proc);
 //! - first of all, two floods of 1,000 concurrent wrong sign-ins
 //!   (`sign_ins`): what got checked, what got 429, and the peak memory after
@@ -370,25 +370,28 @@ async fn run(
 /// A target of the issue: `rate` requests per second with p99 under `p99_ms`.
 #[derive(Clone, Copy)]
 struct Target {
+    /// The rate of the paced run.
     rate: f64,
     p99_ms: f64,
+    /// The least rate of the closed loop (with p99 under the bound too).
+    closed_rate: f64,
 }
 
 impl Target {
-    /// Checks a run of this target's scenario. Closed loop: at least the
-    /// target rate, with p99 under the bound. Paced at the target rate: served
+    /// Checks a run of this target's scenario. Closed loop: at least
+    /// `closed_rate`, with p99 under the bound. Paced at the target rate: served
     /// at the offered rate (within 2 %) with p99 under the bound. Either way
     /// without errors.
     fn verdict(self, report: &Report) -> String {
         let (rate, how) = match report.offered {
-            None => (report.rate() >= self.rate, "closed loop"),
+            None => (report.rate() >= self.closed_rate, "closed loop"),
             Some(offered) => (report.rate() >= 0.98 * offered, "paced"),
         };
         let met = rate && report.p99_ms < self.p99_ms && report.errors == 0;
         format!(
             "{:<22} {how:<11}  target {:>6.0}/s with p99 < {:.0} ms: {:>6.0}/s, p99 {:>6.2} ms, {} errors: {}",
             report.name,
-            self.rate,
+            report.offered.map_or(self.closed_rate, |_| self.rate),
             self.p99_ms,
             report.rate(),
             report.p99_ms,
@@ -588,6 +591,7 @@ async fn bench(duration: Duration) {
         target: Some(Target {
             rate: 15_000.0,
             p99_ms: 20.0,
+            closed_rate: 15_000.0,
         }),
         request: Box::new({
             let host = addr.clone();
@@ -602,6 +606,7 @@ async fn bench(duration: Duration) {
         target: Some(Target {
             rate: 3_000.0,
             p99_ms: 20.0,
+            closed_rate: 3_000.0,
         }),
         request: Box::new({
             let (host, refresh) = (addr.clone(), refresh.clone());
@@ -623,7 +628,12 @@ async fn bench(duration: Duration) {
     });
     let authorize = Rc::new(Scenario {
         name: "device authorizations",
-        target: None,
+        // Issue 12: at least 9,000/s closed loop, p99 < 20 ms at 3,000/s.
+        target: Some(Target {
+            rate: 3_000.0,
+            p99_ms: 20.0,
+            closed_rate: 9_000.0,
+        }),
         request: Box::new({
             let host = addr.clone();
             move |_| {

@@ -23,13 +23,17 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::dpop::{check_binding, Endpoint, Expected};
 use crate::error::{Error, Result};
 use crate::store::{to_time, Org};
 use crate::{secrets, AppState, CONSOLE_CLIENT_ID};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/license", get(license))
+    Router::new().route(LICENSE_PATH, get(license))
 }
+
+/// Where the license document is served.
+pub const LICENSE_PATH: &str = "/api/v1/license";
 
 const CACHE_LIMIT: usize = 100_000;
 /// `last seen` is written at most this often per device.
@@ -80,25 +84,90 @@ struct LicenseResponse {
     license_document: String,
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str> {
+/// How the license token came: `Authorization: Bearer` or `DPoP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str)> {
     let value = headers
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| Error::InvalidToken("missing bearer token".into()))?
+        .ok_or_else(|| Error::InvalidToken("missing license token".into()))?
         .to_str()
         .map_err(|_| Error::InvalidToken("malformed Authorization header".into()))?;
     let (scheme, token) = value
         .split_once(' ')
         .ok_or_else(|| Error::InvalidToken("malformed Authorization header".into()))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Error::InvalidToken("expected a Bearer token".into()));
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return Err(Error::InvalidToken(
+            "expected a Bearer or DPoP token".into(),
+        ));
+    };
+    if token.trim().is_empty() {
+        return Err(Error::InvalidToken("empty token".into()));
     }
-    Ok(token.trim())
+    Ok((scheme, token.trim()))
+}
+
+/// A token bound to a DPoP key is taken only as `DPoP` with a proof by
+/// that key; an unbound one only as `Bearer` (RFC 9449 §7.1).
+fn check_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    scheme: Scheme,
+    token: &str,
+    claims: &LicenseClaims,
+    now: i64,
+) -> Result<()> {
+    let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+    match (bound, scheme) {
+        (Some(_), Scheme::Bearer) => {
+            return Err(Error::InvalidToken(
+                "this license token is bound to a DPoP key: send it as DPoP with a proof".into(),
+            ))
+        }
+        (None, Scheme::Dpop) => {
+            return Err(Error::InvalidToken(
+                "this license token is not bound to a DPoP key".into(),
+            ))
+        }
+        _ => {}
+    }
+    let Some(bound) = bound else {
+        return Ok(());
+    };
+    let proof = state.dpop.check(
+        &state.config,
+        headers,
+        Expected {
+            method: "GET",
+            path: LICENSE_PATH,
+            access_token: Some(token),
+            endpoint: Endpoint::Resource,
+        },
+        now,
+    )?;
+    check_binding(Some(bound), proof.as_ref(), false, Endpoint::Resource)
 }
 
 async fn license(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    let token = bearer(&headers)?;
+    let (scheme, token) = authorization(&headers)?;
     let now = state.clock.now();
     let verified = verified_token(&state, token, now).await?;
+    check_proof(
+        &state,
+        &headers,
+        scheme,
+        token,
+        &verified.claims,
+        now.unix_timestamp(),
+    )?;
     let account = org_account(&state, verified.org_id).await?;
     let now_unix = now.unix_timestamp();
     let claims = &verified.claims;

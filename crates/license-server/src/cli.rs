@@ -159,6 +159,25 @@ pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
     Ok(id)
 }
 
+/// `keys withdraw KID`.
+pub async fn withdraw_key(db: &Path, kid: &str) -> Result<keys::Withdrawn, CliError> {
+    let store = Store::open(db).await?;
+    let Some(withdrawn) = keys::withdraw(&store, kid, now()).await? else {
+        let known: Vec<String> = store.keys().await?.into_iter().map(|k| k.kid).collect();
+        store.close().await;
+        return Err(CliError::Usage(format!(
+            "unknown signing key {kid:?}; known: {}",
+            known.join(", ")
+        )));
+    };
+    let detail = match &withdrawn.new_current {
+        Some(new) => format!("withdrew signing key {kid}; new signing key {new}"),
+        None => format!("withdrew signing key {kid}"),
+    };
+    audit_and_close(store, "keys.withdrawn", detail).await?;
+    Ok(withdrawn)
+}
+
 /// Writes what a key command did to the audit log, then closes the store.
 async fn audit_and_close(store: Store, action: &str, detail: String) -> Result<(), CliError> {
     let entry = NewAudit {

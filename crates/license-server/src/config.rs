@@ -55,6 +55,24 @@ pub struct ServeArgs {
         default_value_t = 100
     )]
     pub device_authorizations_per_address: u32,
+    /// How long a refresh token of an unbound (bearer) chain may be presented
+    /// again after its exchange and get the same pair (a lost response).
+    /// Chains bound to a DPoP key have no such limit.
+    #[arg(
+        long,
+        env = "LICENSE_SERVER_REFRESH_RETRY_WINDOW_SECS",
+        default_value_t = 120
+    )]
+    pub refresh_retry_window_secs: u64,
+    /// Refuse token requests without a DPoP proof (RFC 9449): every new
+    /// token chain is then bound to its client's key. Without it, a client
+    /// that sends no proof gets bearer tokens (the console always sends one).
+    #[arg(long, env = "LICENSE_SERVER_REQUIRE_DPOP")]
+    pub require_dpop: bool,
+    /// Ask every DPoP proof for a fresh server nonce (`DPoP-Nonce`), not
+    /// only those whose `iat` is off by more than 5 minutes.
+    #[arg(long, env = "LICENSE_SERVER_DPOP_NONCE")]
+    pub dpop_nonce: bool,
     /// Policy sent to consoles: how often to refresh the license.
     #[arg(
         long,
@@ -96,6 +114,10 @@ pub struct Config {
     /// A client that lost a refresh response may retry with the previous
     /// refresh token this long and receives the same new pair.
     pub refresh_retry_window_secs: i64,
+    /// Token requests need a DPoP proof.
+    pub require_dpop: bool,
+    /// Every DPoP proof needs a server nonce.
+    pub dpop_nonce: bool,
     pub policy: Policy,
 }
 
@@ -112,6 +134,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             header_read_timeout: std::time::Duration::from_secs(10),
             refresh_retry_window_secs: 120,
+            require_dpop: false,
+            dpop_nonce: false,
             policy: Policy::default(),
         }
     }
@@ -134,6 +158,9 @@ impl Config {
             poll_interval_secs: clamp(args.poll_interval_secs),
             device_authorizations_per_address: args.device_authorizations_per_address.max(1),
             trusted_proxies: args.trusted_proxies.clone(),
+            refresh_retry_window_secs: clamp(args.refresh_retry_window_secs),
+            require_dpop: args.require_dpop,
+            dpop_nonce: args.dpop_nonce,
             policy,
             ..Config::new(issuer)
         }

@@ -27,6 +27,16 @@ pub enum Error {
     ExpiredToken,
     #[error("{0}")]
     InvalidToken(String),
+    #[error("{message}")]
+    InvalidDpopProof {
+        message: String,
+        endpoint: crate::dpop::Endpoint,
+    },
+    #[error("a fresh DPoP nonce is required")]
+    UseDpopNonce {
+        nonce: String,
+        endpoint: crate::dpop::Endpoint,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("not found")]
@@ -56,6 +66,12 @@ impl Error {
             | Error::AccessDenied
             | Error::ExpiredToken => StatusCode::BAD_REQUEST,
             Error::InvalidClient(_) | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Error::InvalidDpopProof { endpoint, .. } | Error::UseDpopNonce { endpoint, .. } => {
+                match endpoint {
+                    crate::dpop::Endpoint::Token => StatusCode::BAD_REQUEST,
+                    crate::dpop::Endpoint::Resource => StatusCode::UNAUTHORIZED,
+                }
+            }
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -75,6 +91,8 @@ impl Error {
             Error::AccessDenied => poll_error::ACCESS_DENIED,
             Error::ExpiredToken => poll_error::EXPIRED_TOKEN,
             Error::InvalidToken(_) => "invalid_token",
+            Error::InvalidDpopProof { .. } => "invalid_dpop_proof",
+            Error::UseDpopNonce { .. } => "use_dpop_nonce",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound => "not_found",
             Error::PayloadTooLarge => "request_too_large",
@@ -114,6 +132,19 @@ impl IntoResponse for Error {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"license-server\""),
                 );
+            }
+            Error::InvalidDpopProof { endpoint, .. } | Error::UseDpopNonce { endpoint, .. } => {
+                if let Error::UseDpopNonce { nonce, .. } = &self {
+                    if let Ok(v) = HeaderValue::from_str(nonce) {
+                        headers.insert("dpop-nonce", v);
+                    }
+                }
+                if *endpoint == crate::dpop::Endpoint::Resource {
+                    let challenge = format!("DPoP error=\"{}\", algs=\"EdDSA\"", self.code());
+                    if let Ok(v) = HeaderValue::from_str(&challenge) {
+                        headers.insert(header::WWW_AUTHENTICATE, v);
+                    }
+                }
             }
             Error::TooManyRequests(secs) => {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use license_core::jwk::{key_id, Jwk, JwkSet};
 use rand::rngs::OsRng;
 use serde::Serialize;
@@ -64,21 +64,39 @@ impl KeyRing {
         let mut jwks = JwkSet::default();
         let mut current = None;
         for row in rows {
-            let seed: [u8; 32] = row
-                .secret_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| KeyError::Corrupt(row.kid.clone()))?;
-            let key = SigningKey::from_bytes(&seed);
+            let corrupt = || KeyError::Corrupt(row.kid.clone());
+            // An erased private key is an empty blob.
+            let key = match row.secret_key.len() {
+                0 => None,
+                _ => {
+                    let seed: [u8; 32] = row
+                        .secret_key
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt())?;
+                    Some(SigningKey::from_bytes(&seed))
+                }
+            };
+            let public = match (&row.public_key, &key) {
+                (Some(bytes), _) => {
+                    let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| corrupt())?;
+                    VerifyingKey::from_bytes(&bytes).map_err(|_| corrupt())?
+                }
+                (None, Some(key)) => key.verifying_key(),
+                (None, None) => return Err(corrupt()),
+            };
             if row.retired_at.is_none() {
-                current = Some((row.kid.clone(), key.clone()));
+                current = Some((row.kid.clone(), key.clone().ok_or_else(corrupt)?));
             }
-            // Published while it signs, and afterwards until its last token expires.
-            if row.retired_at.is_none() || row.last_exp > now {
-                jwks.keys
-                    .push(Jwk::from_verifying_key(&row.kid, &key.verifying_key()));
+            // Published while it signs, and afterwards until its last token
+            // expires, unless withdrawn.
+            let live = row.retired_at.is_none() || row.last_exp > now;
+            if live && row.withdrawn_at.is_none() {
+                jwks.keys.push(Jwk::from_verifying_key(&row.kid, &public));
             }
-            by_kid.insert(row.kid.clone(), key);
+            if let (Some(key), None) = (key, row.withdrawn_at) {
+                by_kid.insert(row.kid.clone(), key);
+            }
         }
         let (current_kid, current) = current.ok_or(KeyError::NoKey)?;
         #[derive(Serialize)]
@@ -127,10 +145,20 @@ impl KeyRing {
 
 impl Keys {
     pub async fn load(store: &Store, now: i64) -> Result<Keys, KeyError> {
-        // A database from before keyed successors gets its first key here.
+        // A database from before keyed successors gets its first key here,
+        // and its keys their public halves.
         store
             .ensure_successor_key(&secrets::random_key(), now)
             .await?;
+        for row in store.keys().await? {
+            if let (None, Ok(seed)) = (
+                &row.public_key,
+                <[u8; 32]>::try_from(row.secret_key.as_slice()),
+            ) {
+                let public = SigningKey::from_bytes(&seed).verifying_key();
+                store.set_public_key(&row.kid, public.as_bytes()).await?;
+            }
+        }
         let ring = load_ring(store, now).await?;
         Ok(Keys(Arc::new(RwLock::new(Arc::new(ring))), Arc::default()))
     }
@@ -175,26 +203,90 @@ pub async fn rotate_successor_key(store: &Store, now: i64) -> Result<i64, KeyErr
 /// Creates a new signing key that signs from now on. Returns its key id.
 pub async fn rotate(store: &Store, now: i64) -> Result<String, KeyError> {
     let key = SigningKey::generate(&mut OsRng);
-    let kid = key_id(&key.verifying_key());
-    store.add_key(&kid, key.to_bytes().as_slice(), now).await?;
+    let public = key.verifying_key();
+    let kid = key_id(&public);
+    store
+        .add_key(&kid, key.to_bytes().as_slice(), public.as_bytes(), now)
+        .await?;
     Ok(kid)
 }
+
+/// What `keys withdraw` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawn {
+    /// The key that signs from now on, when the withdrawn one was signing.
+    pub new_current: Option<String>,
+}
+
+/// Withdraws signing key `kid` (one believed compromised): it leaves the
+/// JWKS and its private key is erased, so tokens and documents it signed no
+/// longer verify, here at the next key reload (seconds) and in consoles at
+/// their next contact; consoles then refresh and get tokens of the current
+/// key. The current key is first replaced by a new one.
+pub async fn withdraw(store: &Store, kid: &str, now: i64) -> Result<Option<Withdrawn>, KeyError> {
+    let rows = store.keys().await?;
+    let Some(row) = rows.iter().find(|r| r.kid == kid) else {
+        return Ok(None);
+    };
+    let new_current = match row.retired_at {
+        None => Some(rotate(store, now).await?),
+        Some(_) => None,
+    };
+    store.withdraw_key(kid, now).await?;
+    Ok(Some(Withdrawn { new_current }))
+}
+
+/// How long a retired key's private key is kept: a refresh retried within
+/// this time gets byte-identical tokens re-signed with it (later retries get
+/// the same claims signed by the current key).
+pub const RETIRED_SECRET_KEPT_SECS: i64 = 3600;
 
 /// Reloads keys and purges expired rows periodically, so a `keys rotate` run
 /// against the same database takes effect without a restart.
 pub fn spawn_reload(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut tick = tokio::time::interval(RELOAD_EVERY);
         tick.tick().await;
-        loop {
+        for round in 1u64.. {
             tick.tick().await;
             let now = state.now();
-            if let Err(e) = state.keys.reload(&state.db, now).await {
-                tracing::warn!(error = %e, "reloading signing keys failed");
-            }
-            if let Err(e) = state.db.purge_expired(now).await {
-                tracing::warn!(error = %e, "purging expired rows failed");
+            reload_keys(&state, now).await;
+            if round % PURGE_EVERY_ROUNDS == 0 {
+                if let Err(e) = state.db.purge_expired(now).await {
+                    tracing::warn!(error = %e, "purging expired rows failed");
+                }
+                let before = now - RETIRED_SECRET_KEPT_SECS;
+                if let Err(e) = state.db.erase_retired_secrets(before).await {
+                    tracing::warn!(error = %e, "erasing retired signing keys failed");
+                }
             }
         }
     })
+}
+
+/// Keys are read again this often (a `keys rotate` or `keys withdraw` from
+/// another process takes effect within it).
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// Expired rows are purged every this many reloads (30 s).
+const PURGE_EVERY_ROUNDS: u64 = 6;
+
+/// Reads the keys again; when a key left the JWKS (withdrawn), the caches
+/// of tokens verified with it are dropped, so they stop working at once.
+pub async fn reload_keys(state: &AppState, now: i64) {
+    let before: Vec<String> = state
+        .keys
+        .ring()
+        .jwks
+        .keys
+        .iter()
+        .map(|k| k.kid.clone())
+        .collect();
+    if let Err(e) = state.keys.reload(&state.db, now).await {
+        tracing::warn!(error = %e, "reloading signing keys failed");
+        return;
+    }
+    let ring = state.keys.ring();
+    if before.iter().any(|kid| ring.jwks.find(kid).is_none()) {
+        state.cache.chain_revoked();
+    }
 }

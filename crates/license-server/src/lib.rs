@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod dpop;
 pub mod error;
 pub mod keys;
 pub mod limits;
@@ -64,6 +65,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub limits: Arc<limits::Limits>,
     pub cache: Arc<api::Cache>,
+    pub dpop: Arc<dpop::DpopGuard>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             config: Arc::new(config),
             limits: Arc::new(limits::Limits::default()),
             cache: Arc::new(api::Cache::default()),
+            dpop: Arc::new(dpop::DpopGuard::default()),
         }
     }
 

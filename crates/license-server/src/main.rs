@@ -108,6 +108,15 @@ enum KeysCommand {
         #[arg(long, env = "LICENSE_SERVER_DB")]
         db: PathBuf,
     },
+    /// Withdraw a signing key (one believed compromised): it leaves the
+    /// JWKS and its private key is erased; what it signed stops verifying
+    /// within seconds. A signing key is first replaced by a new one.
+    Withdraw {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        /// The key id (`kid`), as the JWKS lists it.
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -163,6 +172,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let id = cli::rotate_successor_key(&db).await?;
             println!("new refresh-successor key {id}; running servers pick it up within 30 s");
+        }
+        Command::Keys {
+            command: KeysCommand::Withdraw { db, kid },
+        } => {
+            let withdrawn = cli::withdraw_key(&db, &kid).await?;
+            if let Some(new) = withdrawn.new_current {
+                println!("new signing key {new}");
+            }
+            println!("withdrew signing key {kid}; running servers drop it within 5 s");
         }
         Command::Device {
             command:

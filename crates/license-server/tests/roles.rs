@@ -331,3 +331,39 @@ async fn a_suspended_organization_gets_nothing() {
     let (status, body) = refresh(&server, refresh_token).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// The vendor operator reads the audit log of everything; an organization
+/// admin gets 403 asking for it and reads their organization's only.
+#[tokio::test]
+async fn only_vendor_operators_read_the_audit_log_of_everything() {
+    let server = server().await;
+    let db = &server.state.db;
+    let entry = |org_id, action| license_server::store::NewAudit {
+        at: server.state.now(),
+        actor: "cli",
+        org_id,
+        action,
+        detail: String::new(),
+    };
+    db.audit(&entry(Some(2), "other.thing")).await.unwrap();
+    db.audit(&entry(None, "keys.rotated")).await.unwrap();
+    let admin = browser();
+    sign_in(&server, &admin).await;
+    let r = admin
+        .get(server.url("/admin/audit?scope=all"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let own = page_text(&server, &admin, "/admin/audit").await;
+    assert!(own.contains("account.created"), "{own}");
+    assert!(!own.contains("other.thing") && !own.contains("keys.rotated"));
+    assert!(!own.contains("audit-everything"));
+    let vendor = browser();
+    sign_in_vendor(&server, &vendor).await;
+    choose_org(&server, &vendor, 1).await;
+    let all = page_text(&server, &vendor, "/admin/audit?scope=all").await;
+    for action in ["account.created", "other.thing", "keys.rotated", "Other Co"] {
+        assert!(all.contains(action), "{action} missing:\n{all}");
+    }
+}

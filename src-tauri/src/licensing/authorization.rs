@@ -11,7 +11,7 @@ use license_core::LicenseState;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{new_client, normalize_server_url, Licensing};
+use super::{normalize_server_url, Licensing};
 use crate::error::{CommandError, ErrorCode};
 use crate::vault::{Tokens, VaultKey};
 use crate::view::{rfc3339, LicenseView};
@@ -63,7 +63,7 @@ impl Licensing {
         server_url: &str,
     ) -> Result<AuthorizationView, CommandError> {
         let url = normalize_server_url(server_url)?;
-        let client = new_client(&url, Arc::clone(&self.clock))?;
+        let client = self.keyed_client(&url).await?;
         let auth = client.start_device_authorization().await?;
         let view = self.authorization_view(&auth, &url);
         let cancel = CancellationToken::new();

@@ -1,15 +1,17 @@
 //! The console's license: acquire by device authorization
-//! (`authorization.rs`), refresh and remove (`refresh.rs`), and the state
-//! behind the panel (here). A thin shell: decisions come from
-//! `license-core`, HTTP from `license-client`, tokens go to the keychain and
+//! (`authorization.rs`), refresh and remove (`refresh.rs`), the install's
+//! DPoP key (`install_key.rs`), and the state behind the panel (here). A
+//! thin shell: decisions come from `license-core`, HTTP from
+//! `license-client`, tokens and the install's key go to the keychain and
 //! everything else to the state file.
 
 mod authorization;
+mod install_key;
 mod refresh;
 
 use std::sync::Arc;
 
-use license_client::{ClientConfig, LicenseClient};
+use license_client::{ClientConfig, DpopKey, LicenseClient};
 use license_core::token::{verify, Expectation, VerifyError};
 use license_core::{
     notices_due, state_tampered_notice, AccountClaims, JwkSet, LicenseState, Notice, Policy,
@@ -70,6 +72,8 @@ pub struct Licensing {
     inner: Mutex<Inner>,
     /// Held for the whole of a refresh, so two never run at once.
     refresh_gate: Mutex<()>,
+    /// The install's DPoP key, once read from the keychain (or made).
+    install_key: Mutex<Option<DpopKey>>,
     /// Wakes the background task when the license changed, so the plan and
     /// the notices owed are looked at again at once.
     changed: tokio::sync::Notify,
@@ -85,9 +89,16 @@ impl std::fmt::Debug for Licensing {
 
 /// The client of `url`, trusting the extra CA certificate (PEM) named by
 /// `LICENSE_CONSOLE_EXTRA_CA` if set, for networks behind a TLS-inspecting
-/// proxy. The proxy itself comes from `HTTPS_PROXY` / `NO_PROXY`.
-pub fn new_client(url: &str, clock: Arc<dyn Clock>) -> Result<LicenseClient, CommandError> {
+/// proxy. The proxy itself comes from `HTTPS_PROXY` / `NO_PROXY`. With the
+/// install's DPoP key (`dpop_key`), its requests carry proofs; every client
+/// that talks to the server has it (see `install_key.rs`).
+pub fn new_client(
+    url: &str,
+    clock: Arc<dyn Clock>,
+    dpop_key: Option<DpopKey>,
+) -> Result<LicenseClient, CommandError> {
     let mut config = ClientConfig::new(url.to_string());
+    config.dpop_key = dpop_key;
     if let Some(path) = std::env::var_os("LICENSE_CONSOLE_EXTRA_CA") {
         let pem = std::fs::read(&path).map_err(|e| {
             CommandError::new(
@@ -234,7 +245,9 @@ impl Licensing {
         let mut client = None;
         persisted.state.account = None;
         if let Some(url) = persisted.server_url.clone() {
-            if let Ok(c) = new_client(&url, Arc::clone(&clock)) {
+            // Without the install's key: this one verifies offline, and is
+            // given the key before it talks to the server.
+            if let Ok(c) = new_client(&url, Arc::clone(&clock), None) {
                 let anchor = guard.anchors.get(c.server_url()).cloned();
                 if let Some(anchor) = &anchor {
                     c.set_cached_jwks(anchor.clone());
@@ -276,6 +289,7 @@ impl Licensing {
                 pending: None,
             }),
             refresh_gate: Mutex::new(()),
+            install_key: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
         }))
     }

@@ -1,14 +1,12 @@
 //! Keeping the license: refresh (token rotation, then the signed license
 //! account), what a failure records, and removal.
 
-use std::sync::Arc;
-
 use license_client::{ClientError, LicenseClient, TokenSet};
 use license_core::anchor::accept_key_set;
 use license_core::{next_refresh, AccountClaims, JwkSet};
 use time::OffsetDateTime;
 
-use super::{new_client, verify_document, Inner, Licensing};
+use super::{verify_document, Inner, Licensing};
 use crate::error::{CommandError, ErrorCode};
 use crate::store::Persisted;
 use crate::vault::{Tokens, VaultKey};
@@ -145,17 +143,18 @@ impl Licensing {
                     "This console is not licensed yet: acquire a license first.",
                 ));
             };
-            let client = match &inner.client {
-                Some(c) => c.clone(),
-                None => new_client(&url, Arc::clone(&self.clock))?,
-            };
             (
-                client,
+                inner.client.clone(),
                 VaultKey {
                     server_url: url,
                     server_id: id,
                 },
             )
+        };
+        // Every request carries a proof by the install's key.
+        let client = match client {
+            Some(c) => self.with_install_key(c).await?,
+            None => self.keyed_client(&key.server_url).await?,
         };
         let k = key.clone();
         let Some(tokens) = self.vault_call(move |v| v.load(&k)).await? else {
@@ -224,9 +223,16 @@ impl Licensing {
             let k = key.clone();
             let tokens = self.vault_call(move |v| v.load(&k)).await?;
             if let (Some(tokens), Some(client)) = (tokens, client) {
-                if let Err(err) = client.revoke(&tokens.refresh_token).await {
+                // A chain bound to the install's key is revoked with a proof.
+                let revoked = match self.with_install_key(client).await {
+                    Ok(client) => client
+                        .revoke(&tokens.refresh_token)
+                        .await
+                        .map_err(CommandError::from),
+                    Err(err) => Err(err),
+                };
+                if let Err(mut e) = revoked {
                     if !force {
-                        let mut e = CommandError::from(err);
                         e.message.push_str(
                             " The license was not removed. Choose Remove anyway to remove it from this computer only.",
                         );

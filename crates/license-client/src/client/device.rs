@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use license_core::protocol;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::proved::proof_refused;
 use super::tokens::TokenSet;
 use super::{oauth_error, parse, unexpected_status, LicenseClient};
 use crate::error::{clean, ClientError};
@@ -187,8 +188,10 @@ impl LicenseClient {
     /// Returns [`ClientError::CodeExpired`] without asking the server once
     /// `now` is past the codes' expiry, or when the server says
     /// `expired_token` or that the device code is unknown or used;
-    /// [`ClientError::Denied`] on `access_denied`. Granted tokens are
-    /// verified at `now`.
+    /// [`ClientError::Denied`] on `access_denied`;
+    /// [`ClientError::DpopRefused`] when the server refuses the DPoP proof
+    /// sent with it (when the client has a key, the tokens are bound to it).
+    /// Granted tokens are verified at `now`.
     pub async fn poll_once(
         &self,
         auth: &DeviceAuthorization,
@@ -198,16 +201,27 @@ impl LicenseClient {
             return Err(ClientError::CodeExpired);
         }
         let metadata = self.metadata().await?;
-        let request = self.inner.http.post(&metadata.token_endpoint).form(&[
+        let form = [
             ("grant_type", DEVICE_CODE_GRANT),
             ("device_code", auth.device_code.expose()),
             ("client_id", self.inner.client_id.as_str()),
-        ]);
-        let reply = self.send(request, "token (device code)").await?;
+        ];
+        let reply = self
+            .send_proved(
+                Method::POST,
+                &metadata.token_endpoint,
+                None,
+                "token (device code)",
+                |r| r.form(&form),
+            )
+            .await?;
         if reply.status == StatusCode::OK {
             let tokens = self.token_set(&reply, None, now).await?;
             tracing::info!(server_id = %tokens.claims.sub, "device authorization granted");
             return Ok(PollOutcome::Granted(tokens));
+        }
+        if let Some(refused) = proof_refused(&reply) {
+            return Err(refused);
         }
         match oauth_error(&reply) {
             Some(e) if reply.status.is_client_error() => match e.error.as_str() {

@@ -42,6 +42,7 @@ pub fn claims(now: OffsetDateTime) -> LicenseClaims {
         renewal_date: Some((now + Duration::days(200)).unix_timestamp()),
         hub_server_name: "hub-1".into(),
         hub_server_url: "https://hub.example".into(),
+        cnf: None,
     }
 }
 

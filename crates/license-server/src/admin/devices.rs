@@ -3,12 +3,13 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
+use serde::Deserialize;
 
 use super::audit::{entry, record};
 use super::page::{changed, fmt_time, render, see_other, text, Layout, PageResult};
 use super::session::{Confirmed, ManageDevices, NameForm, PermittedInOrg, Posted};
 use crate::error::Error;
-use crate::store::{Device, Org};
+use crate::store::{Device, OnCopy, Org};
 use crate::{secrets, AppState};
 
 struct DeviceRow {
@@ -20,6 +21,8 @@ struct DeviceRow {
     last_seen: String,
     token_expiry: String,
     can_revoke: bool,
+    /// When the server saw signs of a second copy of its console.
+    possible_copy: Option<String>,
 }
 
 /// What the devices page says of a device's license, and its pill's class.
@@ -39,6 +42,8 @@ struct DevicesPage {
     l: Layout,
     org_name: String,
     devices: Vec<DeviceRow>,
+    /// The organization's choice when a copy is noticed: `flag` or `revoke`.
+    on_copy: &'static str,
 }
 
 pub(super) async fn page(
@@ -59,6 +64,7 @@ pub(super) async fn page(
                 last_seen: fmt_time(d.last_seen),
                 token_expiry: fmt_time(d.token_expiry),
                 can_revoke: d.revoked_at.is_none() && d.authorized_at.is_some(),
+                possible_copy: d.possible_copy_at.map(|t| fmt_time(Some(t))),
                 id: d.id,
                 name: d.name,
                 server_id: d.server_id,
@@ -69,7 +75,31 @@ pub(super) async fn page(
         l: Layout::of(&session, Some(&org), "devices"),
         org_name: org.name.clone(),
         devices,
+        on_copy: org.on_copy.as_str(),
     }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct OnCopyForm {
+    csrf: String,
+    on_copy: String,
+}
+
+csrf_token!(OnCopyForm);
+
+/// What the server does when it notices a possible copy of one of the
+/// organization's consoles.
+pub(super) async fn set_on_copy(
+    State(state): State<AppState>,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageDevices>,
+    Posted(form): Posted<OnCopyForm>,
+) -> PageResult {
+    let on_copy = OnCopy::parse(&form.on_copy)
+        .ok_or_else(|| Error::InvalidRequest("choose flag or revoke".into()))?;
+    state.db.set_on_copy(org.id, on_copy).await?;
+    let detail = format!("possible copies of a console: {}", on_copy.as_str());
+    record(&state, &session, org.id, "organization.on_copy", &detail).await?;
+    see_other("/admin/devices")
 }
 
 /// Registers a new device in the organization, with a new Server ID.

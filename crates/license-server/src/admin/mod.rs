@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/device", get(device::page).post(device::submit))
         .route("/device/confirm", post(device::confirm))
         .route("/admin/devices", get(devices::page).post(devices::register))
+        .route("/admin/devices/on-copy", post(devices::set_on_copy))
         .route(
             "/admin/devices/{id}/revoke",
             get(devices::confirm_revoke).post(devices::revoke),

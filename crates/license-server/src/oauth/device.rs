@@ -6,13 +6,14 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::token::{issue, TokenForm, TokenResponse};
+use super::token::{binding_of, issue, TokenForm, TokenResponse};
 use super::{check_client, no_store, required, OAuthForm};
 use crate::admin::ClientAddr;
 use crate::error::{Error, Result};
 use crate::secrets;
 use crate::store::{Consumed, DeviceCodeStatus, NewDeviceCode};
 use crate::{AppState, CONSOLE_CLIENT_ID};
+use license_core::dpop::VerifiedProof;
 use license_core::protocol::SLOW_DOWN_STEP_SECS;
 
 #[derive(Debug, Deserialize)]
@@ -70,9 +71,15 @@ pub(super) async fn device_authorization(
     Err(Error::internal("could not draw a unique user code"))
 }
 
-pub(super) async fn device_code_grant(state: &AppState, form: &TokenForm) -> Result<TokenResponse> {
+pub(super) async fn device_code_grant(
+    state: &AppState,
+    form: &TokenForm,
+    proof: Option<&VerifiedProof>,
+) -> Result<TokenResponse> {
     let client_id = required(&form.client_id, "client_id")?;
     check_client(client_id)?;
+    // The new chain is bound to the proof's key, if there is one.
+    let dpop_jkt = binding_of(state, proof)?;
     let device_code = required(&form.device_code, "device_code")?;
     let now = state.now();
     let code = state
@@ -115,7 +122,7 @@ pub(super) async fn device_code_grant(state: &AppState, form: &TokenForm) -> Res
                 .ok_or_else(|| Error::internal("approved code without device"))?;
             let chain = match state
                 .db
-                .consume_device_code(code.id, device_id, client_id, now)
+                .consume_device_code(code.id, device_id, client_id, dpop_jkt.as_deref(), now)
                 .await?
             {
                 Consumed::Chain(chain) => chain,
@@ -129,7 +136,8 @@ pub(super) async fn device_code_grant(state: &AppState, form: &TokenForm) -> Res
                 .await?
                 .ok_or_else(|| Error::InvalidGrant("the device no longer exists".into()))?;
             let refresh = secrets::random_token();
-            let issued = issue(state, chain, &subject, client_id, &refresh, None, now).await?;
+            let jkt = dpop_jkt.as_deref();
+            let issued = issue(state, chain, &subject, client_id, jkt, &refresh, None, now).await?;
             Ok(issued.ok_or_else(|| Error::internal("fresh chain lost its first token"))?)
         }
     }

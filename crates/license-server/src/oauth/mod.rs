@@ -84,12 +84,13 @@ async fn metadata(State(state): State<AppState>) -> Response {
         "token_endpoint": c.url("/oauth/token"),
         "revocation_endpoint": c.url("/oauth/revoke"),
         "jwks_uri": c.url("/.well-known/jwks.json"),
-        "license_endpoint": c.url("/api/v1/license"),
+        "license_endpoint": c.url(crate::api::LICENSE_PATH),
         "grant_types_supported": GRANT_TYPES,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+        "dpop_signing_alg_values_supported": license_core::dpop::SIGNING_ALGS,
     }))
     .into_response()
 }

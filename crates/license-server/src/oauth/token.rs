@@ -2,15 +2,18 @@
 //! retry, and issuing (or re-issuing) a token pair.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use license_core::token::{encode, LicenseClaims, LICENSE_TOKEN_TYP};
+use license_core::dpop::VerifiedProof;
+use license_core::token::{encode, Confirmation, LicenseClaims, LICENSE_TOKEN_TYP};
 use serde::{Deserialize, Serialize};
 
 use super::device::device_code_grant;
 use super::{check_client, no_store, required, OAuthForm, DEVICE_CODE_GRANT};
+use crate::dpop::{check_binding, Endpoint, Expected};
 use crate::error::{Error, Result};
 use crate::secrets;
-use crate::store::{Exchanged, NewAudit, NewTokens, RefreshRow, TokenSubject};
+use crate::store::{Exchanged, NewAudit, NewTokens, OnCopy, RefreshRow, TokenSubject};
 use crate::AppState;
 use license_core::protocol::REFRESH_TOKEN_GRANT;
 
@@ -32,28 +35,71 @@ pub(super) struct TokenResponse {
 
 pub(super) async fn token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response> {
-    let response = match required(&form.grant_type, "grant_type")? {
-        DEVICE_CODE_GRANT => device_code_grant(&state, &form).await?,
-        REFRESH_TOKEN_GRANT => refresh_grant(&state, &form).await?,
-        other => {
-            let shown: String = other.chars().take(64).collect();
-            return Err(Error::UnsupportedGrantType(format!(
-                "unsupported grant_type {shown:?}"
-            )));
-        }
+    let grant = required(&form.grant_type, "grant_type")?;
+    if grant != DEVICE_CODE_GRANT && grant != REFRESH_TOKEN_GRANT {
+        let shown: String = grant.chars().take(64).collect();
+        return Err(Error::UnsupportedGrantType(format!(
+            "unsupported grant_type {shown:?}"
+        )));
+    }
+    let now = state.now();
+    let proof = state.dpop.check(
+        &state.config,
+        &headers,
+        Expected {
+            method: "POST",
+            path: "/oauth/token",
+            access_token: None,
+            endpoint: Endpoint::Token,
+        },
+        now,
+    )?;
+    let response = if grant == DEVICE_CODE_GRANT {
+        device_code_grant(&state, &form, proof.as_ref()).await?
+    } else {
+        refresh_grant(&state, &form, proof.as_ref()).await?
     };
-    Ok(no_store(response))
+    let mut response = no_store(response);
+    if state.config.dpop_nonce {
+        if let Ok(nonce) = HeaderValue::from_str(&state.dpop.nonce(now)) {
+            response.headers_mut().insert("dpop-nonce", nonce);
+        }
+    }
+    Ok(response)
+}
+
+/// The key a new token chain is bound to: the proof's, if the grant had
+/// one; a grant without one is refused when the server requires DPoP.
+pub(super) fn binding_of(
+    state: &AppState,
+    proof: Option<&VerifiedProof>,
+) -> Result<Option<String>> {
+    check_binding(None, proof, state.config.require_dpop, Endpoint::Token)?;
+    Ok(proof.map(|p| p.jkt.clone()))
+}
+
+/// `DPoP` for a token bound to a key, `Bearer` otherwise.
+fn token_type(claims: &LicenseClaims) -> &'static str {
+    if claims.cnf.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
 }
 
 /// Signs a new license token, stores the pair. With `previous`, that refresh
 /// token is atomically marked used; `None` if another request won the race.
+/// The new pair is bound to `dpop_jkt` (the chain's key) when given.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn issue(
     state: &AppState,
     chain_id: i64,
     subject: &TokenSubject,
     client_id: &str,
+    dpop_jkt: Option<&str>,
     refresh_token: &str,
     previous: Option<&[u8]>,
     now: i64,
@@ -72,6 +118,9 @@ pub(super) async fn issue(
         renewal_date: subject.renewal_date,
         hub_server_name: subject.hub_server_name.clone(),
         hub_server_url: subject.hub_server_url.clone(),
+        cnf: dpop_jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
     };
     let ring = state.keys.ring();
     let access_token = encode(&claims, LICENSE_TOKEN_TYP, &ring.current_kid, &ring.current);
@@ -87,6 +136,7 @@ pub(super) async fn issue(
         .store_tokens(NewTokens {
             chain_id,
             client_id: client_id.to_owned(),
+            dpop_jkt: dpop_jkt.map(str::to_owned),
             subject: subject.clone(),
             refresh_hash: secrets::hash(refresh_token),
             refresh_expires_at: now + cfg.refresh_token_ttl_secs,
@@ -98,14 +148,18 @@ pub(super) async fn issue(
         })
         .await?;
     Ok(stored.then(|| TokenResponse {
+        token_type: token_type(&claims),
         access_token,
-        token_type: "Bearer",
         expires_in: cfg.token_ttl_secs,
         refresh_token: refresh_token.to_owned(),
     }))
 }
 
-async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenResponse> {
+async fn refresh_grant(
+    state: &AppState,
+    form: &TokenForm,
+    proof: Option<&VerifiedProof>,
+) -> Result<TokenResponse> {
     let presented = required(&form.refresh_token, "refresh_token")?;
     if let Some(client_id) = form.client_id.as_deref() {
         check_client(client_id)?;
@@ -122,6 +176,14 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
         {
             return Err(invalid());
         }
+        // Before anything else: a copied token without its key is refused
+        // here, and cannot even set off the reuse detection below.
+        check_binding(
+            row.dpop_jkt.as_deref(),
+            proof,
+            state.config.require_dpop,
+            Endpoint::Token,
+        )?;
         if row.chain_revoked.is_some() || row.device_revoked.is_some() {
             return Err(Error::InvalidGrant(
                 "the license of this device has been revoked".into(),
@@ -138,6 +200,7 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
                     row.chain_id,
                     &row.subject,
                     &row.client_id,
+                    row.dpop_jkt.as_deref(),
                     &successor,
                     Some(&hash),
                     now,
@@ -153,11 +216,16 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
                 }
             }
             Some(used_at) => {
-                if now - used_at <= state.config.refresh_retry_window_secs {
-                    // A lost response retried: the successor, if still unused.
+                // A lost response retried: the same pair, while its refresh
+                // token is unused. For a chain bound to a DPoP key, however
+                // late the retry comes: only the key's holder can present
+                // it, so it is the console coming back after a crash (or a
+                // copy of it, which `answer_retry` notices).
+                let bound = row.dpop_jkt.is_some();
+                if bound || now - used_at <= state.config.refresh_retry_window_secs {
                     if let Some(successor) = unused_successor(state, presented).await? {
                         if let Some(response) = reissue(state, &row, &successor, now)? {
-                            return Ok(response);
+                            return answer_retry(state, &row, response, now).await;
                         }
                     }
                 }
@@ -192,6 +260,73 @@ async fn refresh_grant(state: &AppState, form: &TokenForm) -> Result<TokenRespon
     Err(invalid())
 }
 
+/// Two retries on one chain within this time mark its device a possible
+/// copy.
+pub const COPY_WINDOW_SECS: i64 = 7 * 86_400;
+
+/// Whether a retry now, after the chain's previous one at `previous`, is the
+/// sign of a second copy of the console. A console that crashed between the
+/// server's answer and its keychain write retries once; two copies of one
+/// console (a cloned VM, a restored backup) share a chain and each answers
+/// the other's rotation through a retry, at every rotation. So one retry is
+/// a crash, and a second within [`COPY_WINDOW_SECS`] is a copy.
+pub fn possible_copy(previous: Option<i64>, now: i64) -> bool {
+    previous.is_some_and(|at| now - at <= COPY_WINDOW_SECS)
+}
+
+/// Audits a retry answered with `response`; on the second within a week,
+/// marks the device a possible copy and, if its organization chose so,
+/// revokes the chain instead of answering.
+async fn answer_retry(
+    state: &AppState,
+    row: &RefreshRow,
+    response: TokenResponse,
+    now: i64,
+) -> Result<TokenResponse> {
+    let previous = state.db.record_retry(row.chain_id, now).await?;
+    let device = state.db.device(row.subject.device_id).await?;
+    let org_id = device.as_ref().map(|d| d.org_id);
+    let name = device.as_ref().map_or("?", |d| d.name.as_str());
+    let audit = |action, detail| NewAudit {
+        at: now,
+        actor: "system",
+        org_id,
+        action,
+        detail,
+    };
+    let detail = format!(
+        "refresh token presented again; the same pair answered (device \"{name}\", chain {})",
+        row.chain_id
+    );
+    state.db.audit(&audit("token.retry", detail)).await?;
+    if !possible_copy(previous, now) {
+        return Ok(response);
+    }
+    state.db.mark_possible_copy(row.chain_id, now).await?;
+    let on_copy = match org_id {
+        Some(id) => state.db.org(id).await?.map(|o| o.on_copy),
+        None => None,
+    };
+    let revoke = on_copy == Some(OnCopy::Revoke);
+    let detail = format!(
+        "a second copy of device \"{name}\" seems to share its license (two retries within a week); {}",
+        if revoke { "its license is revoked" } else { "flagged only" }
+    );
+    state
+        .db
+        .audit(&audit("device.possible_copy", detail))
+        .await?;
+    tracing::warn!(chain = row.chain_id, revoke, "possible copy of a console");
+    if revoke {
+        state.db.revoke_chain(row.chain_id, now).await?;
+        state.cache.chain_revoked();
+        return Err(Error::InvalidGrant(
+            "a copy of this console was detected; the license was revoked".into(),
+        ));
+    }
+    Ok(response)
+}
+
 /// The successor `presented` was exchanged for, derived with whichever
 /// refresh-successor key made it, if it is stored and still unused.
 async fn unused_successor(state: &AppState, presented: &str) -> Result<Option<String>> {
@@ -224,12 +359,15 @@ fn reissue(
     };
     let claims: LicenseClaims = serde_json::from_str(claims_json).map_err(Error::internal)?;
     let ring = state.keys.ring();
-    let Some(key) = ring.signing_key(kid) else {
-        return Ok(None);
+    // The same bytes when the key that signed them is still there; once it
+    // was withdrawn or erased, the same claims signed by the current key.
+    let (kid, key) = match ring.signing_key(kid) {
+        Some(key) => (kid.as_str(), key),
+        None => (ring.current_kid.as_str(), &ring.current),
     };
     Ok(Some(TokenResponse {
+        token_type: token_type(&claims),
         access_token: encode(&claims, LICENSE_TOKEN_TYP, kid, key),
-        token_type: "Bearer",
         expires_in: (claims.exp - now).max(0),
         refresh_token: successor.to_owned(),
     }))

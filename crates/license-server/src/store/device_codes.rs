@@ -206,7 +206,8 @@ impl Store {
             return Ok(false);
         }
         if let (true, Some(device_id)) = (d.approve, device_id) {
-            let authorize = "UPDATE devices SET revoked_at = NULL, authorized_at = ? WHERE id = ?";
+            let authorize = "UPDATE devices SET revoked_at = NULL, possible_copy_at = NULL,
+                                    authorized_at = ? WHERE id = ?";
             execute(&mut *tx, authorize, args![d.now, device_id]).await?;
         }
         for entry in d.audit {
@@ -218,7 +219,8 @@ impl Store {
 
     /// Consumes an approved code and starts a token chain; `None` if another
     /// request consumed it first.
-    /// Uses an approved code up and opens the device's token chain, in one
+    /// Uses an approved code up and opens the device's token chain (bound to
+    /// `dpop_jkt`, the key of the grant's DPoP proof, if any), in one
     /// transaction. Refused when the code is not approved any more (used by
     /// another poll) or the device was revoked since it was approved.
     pub async fn consume_device_code(
@@ -226,6 +228,7 @@ impl Store {
         id: i64,
         device_id: i64,
         client_id: &str,
+        dpop_jkt: Option<&str>,
         now: i64,
     ) -> DbResult<Consumed> {
         use DeviceCodeStatus::{Approved, Used};
@@ -241,9 +244,9 @@ impl Store {
         if execute(&mut *tx, consume, args![Used, id, Approved]).await? != 1 {
             return Ok(Consumed::AlreadyUsed);
         }
-        let chain = "INSERT INTO token_chains (device_id, client_id, created_at) VALUES (?, ?, ?)
-                     RETURNING id";
-        let chain = scalar(&mut *tx, chain, args![device_id, client_id, now]).await?;
+        let chain = "INSERT INTO token_chains (device_id, client_id, dpop_jkt, created_at)
+                     VALUES (?, ?, ?, ?) RETURNING id";
+        let chain = scalar(&mut *tx, chain, args![device_id, client_id, dpop_jkt, now]).await?;
         tx.commit().await?;
         Ok(Consumed::Chain(chain))
     }

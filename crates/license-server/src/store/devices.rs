@@ -9,7 +9,7 @@ use super::{DbResult, Store};
 /// `SELECT` the columns of [`Device`] `FROM devices`, then the rest.
 macro_rules! select_devices {
     ($rest:literal) => {
-        concat!("SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at FROM devices ", $rest)
+        concat!("SELECT id, org_id, name, server_id, created_at, authorized_at, last_seen, token_expiry, revoked_at, possible_copy_at FROM devices ", $rest)
     };
 }
 
@@ -24,6 +24,9 @@ pub struct Device {
     pub last_seen: Option<i64>,
     pub token_expiry: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the server last saw signs of a second copy of this device's
+    /// console (see `oauth::token`); cleared when it is authorized again.
+    pub possible_copy_at: Option<i64>,
 }
 
 /// Registers a device on `conn`; returns its id.

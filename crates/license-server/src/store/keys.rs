@@ -8,29 +8,60 @@ use super::{DbResult, Store};
 #[derive(Debug, Clone, FromRow)]
 pub struct KeyRow {
     pub kid: String,
+    /// The Ed25519 seed; empty once erased.
     pub secret_key: Vec<u8>,
+    /// The Ed25519 public key (stored since keys can be erased).
+    pub public_key: Option<Vec<u8>>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    pub withdrawn_at: Option<i64>,
     pub last_exp: i64,
 }
 
 impl Store {
     pub async fn keys(&self) -> DbResult<Vec<KeyRow>> {
-        let sql = "SELECT kid, secret_key, created_at, retired_at, last_exp FROM signing_keys
-                   ORDER BY created_at, rowid";
+        let sql = "SELECT kid, secret_key, public_key, created_at, retired_at, withdrawn_at,
+                          last_exp
+                     FROM signing_keys ORDER BY created_at, rowid";
         sqlx::query_as_with(sql, args![])
             .fetch_all(&self.write)
             .await
     }
 
     /// Adds a key that signs from now on; the previous one is retired.
-    pub async fn add_key(&self, kid: &str, secret: &[u8], now: i64) -> DbResult<()> {
+    pub async fn add_key(&self, kid: &str, secret: &[u8], public: &[u8], now: i64) -> DbResult<()> {
         let mut tx = self.write.begin().await?;
         let retire = "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL";
         execute(&mut *tx, retire, args![now]).await?;
-        let add = "INSERT INTO signing_keys (kid, secret_key, created_at) VALUES (?, ?, ?)";
-        execute(&mut *tx, add, args![kid, secret, now]).await?;
+        let add = "INSERT INTO signing_keys (kid, secret_key, public_key, created_at)
+                   VALUES (?, ?, ?, ?)";
+        execute(&mut *tx, add, args![kid, secret, public, now]).await?;
         tx.commit().await
+    }
+
+    /// Stores the public key of a row from before public keys were stored.
+    pub async fn set_public_key(&self, kid: &str, public: &[u8]) -> DbResult<()> {
+        let sql = "UPDATE signing_keys SET public_key = ? WHERE kid = ? AND public_key IS NULL";
+        execute(&self.write, sql, args![public, kid]).await?;
+        Ok(())
+    }
+
+    /// Withdraws a retired key: out of the JWKS, its private key erased.
+    /// `false` if there is no such retired key.
+    pub async fn withdraw_key(&self, kid: &str, now: i64) -> DbResult<bool> {
+        let sql = "UPDATE signing_keys SET withdrawn_at = COALESCE(withdrawn_at, ?),
+                          secret_key = x''
+                    WHERE kid = ? AND retired_at IS NOT NULL";
+        Ok(execute(&self.write, sql, args![now, kid]).await? == 1)
+    }
+
+    /// Erases the private keys of keys retired before `before`: they sign
+    /// nothing any more. Returns how many were erased.
+    pub async fn erase_retired_secrets(&self, before: i64) -> DbResult<u64> {
+        let sql = "UPDATE signing_keys SET secret_key = x''
+                    WHERE retired_at IS NOT NULL AND retired_at < ? AND length(secret_key) > 0
+                      AND public_key IS NOT NULL";
+        execute(&self.write, sql, args![before]).await
     }
 
     /// The refresh-successor keys, newest first.

@@ -58,7 +58,7 @@ pub use device_codes::{
 pub use devices::Device;
 pub use invitations::{Accepted, Invitation, NewInvitation};
 pub use keys::KeyRow;
-pub use orgs::{Org, OrgInput};
+pub use orgs::{OnCopy, Org, OrgInput};
 pub use packages::{
     build_packages, AssignedTo, AssignmentRow, Package, PackageLicense, PackageStatus,
     PackageUpdate,

@@ -9,7 +9,7 @@ use super::{feature_list, DbResult, Store};
 /// `SELECT` the columns of [`Org`] `FROM organizations`, then the rest.
 macro_rules! select_organizations {
     ($rest:literal) => {
-        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until, suspended_at FROM organizations ", $rest)
+        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until, suspended_at, on_copy FROM organizations ", $rest)
     };
 }
 
@@ -34,6 +34,37 @@ pub struct Org {
     /// Set while the vendor has suspended the organization: its devices get
     /// no new tokens and no license document.
     pub suspended_at: Option<i64>,
+    /// What follows when a copy of one of its consoles is noticed.
+    pub on_copy: OnCopy,
+}
+
+/// What the server does when it notices a possible copy of a console.
+/// Stored as `flag` or `revoke`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum OnCopy {
+    /// Mark the device on the Devices page and in the audit log.
+    Flag,
+    /// Also revoke the device's token chain: every copy loses the license
+    /// until an admin authorizes the device again.
+    Revoke,
+}
+
+impl OnCopy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnCopy::Flag => "flag",
+            OnCopy::Revoke => "revoke",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OnCopy> {
+        match s {
+            "flag" => Some(OnCopy::Flag),
+            "revoke" => Some(OnCopy::Revoke),
+            _ => None,
+        }
+    }
 }
 
 impl Org {
@@ -133,6 +164,12 @@ impl Store {
         let changed = execute(&self.write, sql, args![at, id]).await? == 1;
         self.issued.forget_all();
         Ok(changed)
+    }
+
+    pub async fn set_on_copy(&self, id: i64, on_copy: OnCopy) -> DbResult<()> {
+        let sql = "UPDATE organizations SET on_copy = ? WHERE id = ?";
+        execute(&self.write, sql, args![on_copy, id]).await?;
+        Ok(())
     }
 
     pub async fn org_by_name(&self, name: &str) -> DbResult<Option<Org>> {

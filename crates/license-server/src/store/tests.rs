@@ -56,6 +56,7 @@ async fn store_with_token(dir: &tempfile::TempDir) -> (Store, i64, i64) {
 
 fn pair(chain: i64, device: i64, hash: u8, exchanged: Option<u8>) -> NewTokens {
     NewTokens {
+        dpop_jkt: None,
         chain_id: chain,
         client_id: "c".into(),
         subject: TokenSubject {
@@ -96,7 +97,7 @@ async fn a_batch_exchanges_each_refresh_token_once() {
     // Two pairs exchanging token 1 in one batch: only the first wins.
     // The loser's key `last_exp` is written all the same (its caller
     // counts it as written).
-    store.add_key("k", &[7; 32], NOW).await.unwrap();
+    store.add_key("k", &[7; 32], &[8; 32], NOW).await.unwrap();
     let mut loser = pair(chain, device, 3, Some(1));
     loser.key_last_exp = Some(NOW + 500);
     let batch = [pair(chain, device, 2, Some(1)), loser];

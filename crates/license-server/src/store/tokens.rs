@@ -30,6 +30,8 @@ pub struct RefreshRow {
     pub chain_revoked: Option<i64>,
     /// When the device was revoked or its organization suspended.
     pub device_revoked: Option<i64>,
+    /// The DPoP key (JWK thumbprint) the chain is bound to, if any.
+    pub dpop_jkt: Option<String>,
     /// The device (its id is the chain's device) and organization a
     /// successor token is issued to, read in the same query.
     #[sqlx(flatten)]
@@ -61,6 +63,8 @@ pub struct AccessRow {
     pub chain_revoked: Option<i64>,
     /// When the device was revoked or its organization suspended.
     pub device_revoked: Option<i64>,
+    /// The DPoP key (JWK thumbprint) the chain is bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A newly issued token pair, as stored.
@@ -68,6 +72,9 @@ pub struct AccessRow {
 pub struct NewTokens {
     pub chain_id: i64,
     pub client_id: String,
+    /// The chain's DPoP key, if it is bound (kept with the refresh token
+    /// this process remembers).
+    pub dpop_jkt: Option<String>,
     /// The device and organization the pair is issued to.
     pub subject: TokenSubject,
     pub refresh_hash: Vec<u8>,
@@ -109,6 +116,7 @@ impl Store {
             client_id: t.client_id.clone(),
             chain_revoked: None,
             device_revoked: None,
+            dpop_jkt: t.dpop_jkt.clone(),
             subject: t.subject.clone(),
         };
         let stored = ask(&self.tokens, t).await?;
@@ -165,9 +173,30 @@ impl Store {
         Ok(())
     }
 
+    /// Counts a retry answered on the chain (a refresh token presented again
+    /// while its successor was unused); returns the time of the chain's
+    /// previous retry, if any.
+    pub async fn record_retry(&self, chain_id: i64, now: i64) -> DbResult<Option<i64>> {
+        let mut tx = self.write.begin().await?;
+        let sql = "SELECT last_retry_at FROM token_chains WHERE id = ?";
+        let previous: Option<(Option<i64>,)> = optional(&mut *tx, sql, args![chain_id]).await?;
+        let sql = "UPDATE token_chains SET retries = retries + 1, last_retry_at = ? WHERE id = ?";
+        execute(&mut *tx, sql, args![now, chain_id]).await?;
+        tx.commit().await?;
+        Ok(previous.and_then(|(p,)| p))
+    }
+
+    /// Marks the chain's device a possible copy.
+    pub async fn mark_possible_copy(&self, chain_id: i64, now: i64) -> DbResult<()> {
+        let sql = "UPDATE devices SET possible_copy_at = ?
+                    WHERE id = (SELECT device_id FROM token_chains WHERE id = ?)";
+        execute(&self.write, sql, args![now, chain_id]).await?;
+        Ok(())
+    }
+
     pub async fn chain(&self, chain_id: i64) -> DbResult<Option<AccessRow>> {
         let sql = "SELECT c.id AS chain_id, c.device_id, c.revoked_at AS chain_revoked,
-                          COALESCE(d.revoked_at, o.suspended_at) AS device_revoked
+                          COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, c.dpop_jkt
                      FROM token_chains c JOIN devices d ON d.id = c.device_id
                      JOIN organizations o ON o.id = d.org_id
                     WHERE c.id = ?";
@@ -197,7 +226,7 @@ pub(super) async fn lookup_refresh_tokens(
     let sql = concat!(
         "SELECT r.token_hash, r.chain_id, r.expires_at, r.used_at, r.successor_claims,
                 r.successor_kid, c.client_id, c.revoked_at AS chain_revoked,
-                COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, ",
+                COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, c.dpop_jkt, ",
         subject_columns!(),
         " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id
           JOIN devices d ON d.id = c.device_id JOIN organizations o ON o.id = d.org_id

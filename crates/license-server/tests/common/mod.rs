@@ -2,6 +2,8 @@
 //! test moves.
 #![allow(dead_code)]
 
+pub mod dpop;
+
 use std::sync::Arc;
 
 use license_server::{demo, keys, AppState, Config, Keys, ManualClock, Store};

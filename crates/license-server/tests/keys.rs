@@ -1,0 +1,131 @@
+//! Signing keys withdrawn (`keys withdraw`): out of the JWKS at once, what
+//! they signed refused at the next key reload, consoles moved to the current
+//! key by a refresh; private keys of retired keys erased once nothing needs
+//! them.
+
+mod common;
+
+use common::*;
+use license_core::token::decode_header;
+use license_server::keys;
+
+async fn jwks_kids(server: &TestServer) -> Vec<String> {
+    let jwks: serde_json::Value = api()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_withdrawn_key_signs_nothing_that_verifies() {
+    let server = start().await;
+    let tokens = license_device(&server, "Store 001 POS Server").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let old_kid = decode_header(access).unwrap().kid.unwrap();
+    assert_eq!(
+        fetch_license(&server, access).await.status(),
+        200,
+        "cached as verified"
+    );
+
+    let now = server.state.now();
+    let withdrawn = keys::withdraw(&server.state.db, &old_kid, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let new_kid = withdrawn.new_current.expect("the signing key was replaced");
+    keys::reload_keys(&server.state, now).await;
+
+    let kids = jwks_kids(&server).await;
+    assert!(!kids.contains(&old_kid), "{kids:?}");
+    assert!(kids.contains(&new_kid), "{kids:?}");
+    assert_eq!(
+        fetch_license(&server, access).await.status(),
+        401,
+        "cache dropped too"
+    );
+    // The console's next refresh moves it to the new key.
+    let (status, body) = refresh(&server, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let fresh = body["access_token"].as_str().unwrap();
+    assert_eq!(decode_header(fresh).unwrap().kid.unwrap(), new_kid);
+    assert_eq!(fetch_license(&server, fresh).await.status(), 200);
+    // Its private key is gone from the database.
+    let row = server.state.db.keys().await.unwrap();
+    let row = row.iter().find(|r| r.kid == old_kid).unwrap();
+    assert!(row.secret_key.is_empty() && row.withdrawn_at.is_some());
+    // Unknown keys are an error, not a silent success.
+    assert!(keys::withdraw(&server.state.db, "nope", now)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn retired_private_keys_are_erased_but_stay_published_while_needed() {
+    let server = start().await;
+    let tokens = license_device(&server, "Store 001 POS Server").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let old_kid = decode_header(access).unwrap().kid.unwrap();
+    let now = server.state.now();
+    keys::rotate(&server.state.db, now).await.unwrap();
+    let erased = server
+        .state
+        .db
+        .erase_retired_secrets(now + keys::RETIRED_SECRET_KEPT_SECS + 1)
+        .await
+        .unwrap();
+    assert_eq!(erased, 1);
+    keys::reload_keys(&server.state, now + 10).await;
+    assert!(
+        jwks_kids(&server).await.contains(&old_kid),
+        "its tokens are still live"
+    );
+    assert_eq!(fetch_license(&server, access).await.status(), 200);
+    let rows = server.state.db.keys().await.unwrap();
+    assert!(rows
+        .iter()
+        .find(|r| r.kid == old_kid)
+        .unwrap()
+        .secret_key
+        .is_empty());
+}
+
+/// A retry answered after the key that signed the lost pair was erased:
+/// the same claims signed by the current key, the same refresh token. A
+/// console that crashed is not locked out by a key rotation.
+#[tokio::test]
+async fn a_retry_outlives_the_key_that_signed_the_lost_pair() {
+    let server = start().await;
+    let tokens = license_device(&server, "Store 001 POS Server").await;
+    let rt0 = tokens["refresh_token"].as_str().unwrap();
+    server.advance(60);
+    let (status, lost) = refresh(&server, rt0).await;
+    assert_eq!(status, 200, "{lost}");
+    let signed_by = decode_header(lost["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid;
+    let now = server.state.now();
+    keys::withdraw(&server.state.db, signed_by.as_deref().unwrap(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    keys::reload_keys(&server.state, now).await;
+    server.advance(30);
+    let (status, again) = refresh(&server, rt0).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["refresh_token"], lost["refresh_token"]);
+    let access = again["access_token"].as_str().unwrap();
+    assert_ne!(decode_header(access).unwrap().kid, signed_by);
+    assert_eq!(fetch_license(&server, access).await.status(), 200);
+}
