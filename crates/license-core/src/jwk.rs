@@ -96,6 +96,12 @@ impl Jwk {
 pub struct JwkSet {
     /// The keys, current and recently retired.
     pub keys: Vec<Jwk>,
+    /// Key rollovers the server publishes beside its keys (JWS, see
+    /// `anchor::sign_rollover`): each retired key vouching for the key that
+    /// followed it, so a console that was away through whole rotations
+    /// follows the chain from the key it pinned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollovers: Vec<String>,
     #[serde(skip)]
     decoded: OnceLock<Vec<DecodedKey>>,
 }
@@ -126,6 +132,7 @@ impl JwkSet {
     pub fn new(keys: Vec<Jwk>) -> JwkSet {
         JwkSet {
             keys,
+            rollovers: Vec::new(),
             decoded: OnceLock::new(),
         }
     }

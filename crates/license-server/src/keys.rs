@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use license_core::anchor::{sign_rollover, MAX_ROLLOVERS};
 use license_core::jwk::{key_id, Jwk, JwkSet};
 use rand::rngs::OsRng;
-use serde::Serialize;
 
 use crate::store::{KeyRow, Store};
 use crate::{secrets, AppState};
@@ -45,9 +45,12 @@ pub enum KeyError {
 }
 
 impl KeyRing {
+    /// The ring of these keys. `rollovers` (signed by, vouched for, JWS) are
+    /// published beside the keys, except those of a withdrawn key.
     pub fn from_rows(
         rows: &[KeyRow],
         successor_rows: &[Vec<u8>],
+        rollovers: &[(String, String, String)],
         now: i64,
     ) -> Result<KeyRing, KeyError> {
         let successor_keys = successor_rows
@@ -99,12 +102,19 @@ impl KeyRing {
             }
         }
         let (current_kid, current) = current.ok_or(KeyError::NoKey)?;
-        #[derive(Serialize)]
-        struct Doc<'a> {
-            keys: &'a [Jwk],
-        }
-        let jwks_json = serde_json::to_string(&Doc { keys: &jwks.keys })
-            .map_err(|e| KeyError::Corrupt(e.to_string()))?;
+        let withdrawn = |kid: &str| {
+            rows.iter()
+                .any(|r| r.kid == kid && r.withdrawn_at.is_some())
+        };
+        let published: Vec<String> = rollovers
+            .iter()
+            .filter(|(by, next, _)| !withdrawn(by) && !withdrawn(next))
+            .map(|(_, _, jws)| jws.clone())
+            .collect();
+        let skip = published.len().saturating_sub(MAX_ROLLOVERS);
+        jwks.rollovers = published[skip..].to_vec();
+        let jwks_json =
+            serde_json::to_string(&jwks).map_err(|e| KeyError::Corrupt(e.to_string()))?;
         Ok(KeyRing {
             current_kid,
             current,
@@ -191,7 +201,60 @@ impl Keys {
 }
 
 async fn load_ring(store: &Store, now: i64) -> Result<KeyRing, KeyError> {
-    KeyRing::from_rows(&store.keys().await?, &store.successor_keys().await?, now)
+    KeyRing::from_rows(
+        &store.keys().await?,
+        &store.successor_keys().await?,
+        &store.key_rollovers().await?,
+        now,
+    )
+}
+
+/// Signs the rollovers not signed yet: each key that was replaced vouches
+/// for the key after it, while its private key is still there (withdrawn
+/// keys vouch for nothing and nothing vouches for them). Returns how many
+/// it signed.
+pub async fn sign_rollovers(store: &Store, issuer: &str, now: i64) -> Result<usize, KeyError> {
+    let rows = store.keys().await?;
+    let done = store.key_rollovers().await?;
+    let mut signed = 0;
+    for pair in rows.windows(2) {
+        let (old, next) = (&pair[0], &pair[1]);
+        if old.withdrawn_at.is_some() || next.withdrawn_at.is_some() {
+            continue;
+        }
+        if done
+            .iter()
+            .any(|(by, to, _)| *by == old.kid && *to == next.kid)
+        {
+            continue;
+        }
+        let (Ok(seed), Some(public)) = (
+            <[u8; 32]>::try_from(old.secret_key.as_slice()),
+            next.public_key.as_deref(),
+        ) else {
+            continue;
+        };
+        let public: [u8; 32] = public
+            .try_into()
+            .map_err(|_| KeyError::Corrupt(next.kid.clone()))?;
+        let public =
+            VerifyingKey::from_bytes(&public).map_err(|_| KeyError::Corrupt(next.kid.clone()))?;
+        let next_jwk = Jwk::from_verifying_key(&next.kid, &public);
+        let at = time::OffsetDateTime::from_unix_timestamp(now)
+            .map_err(|e| KeyError::Corrupt(e.to_string()))?;
+        let jws = sign_rollover(
+            issuer,
+            &old.kid,
+            &SigningKey::from_bytes(&seed),
+            &next_jwk,
+            at,
+        );
+        store
+            .add_key_rollover(&old.kid, &next.kid, &jws, now)
+            .await?;
+        signed += 1;
+    }
+    Ok(signed)
 }
 
 /// Creates a new refresh-successor key that derives successors from now on
@@ -270,9 +333,13 @@ const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// Expired rows are purged every this many reloads (30 s).
 const PURGE_EVERY_ROUNDS: u64 = 6;
 
-/// Reads the keys again; when a key left the JWKS (withdrawn), the caches
-/// of tokens verified with it are dropped, so they stop working at once.
+/// Signs the rollovers a rotation calls for, reads the keys again; when a
+/// key left the JWKS (withdrawn), the caches of tokens verified with it are
+/// dropped, so they stop working at once.
 pub async fn reload_keys(state: &AppState, now: i64) {
+    if let Err(e) = sign_rollovers(&state.db, &state.config.issuer, now).await {
+        tracing::warn!(error = %e, "signing key rollovers failed");
+    }
     let before: Vec<String> = state
         .keys
         .ring()

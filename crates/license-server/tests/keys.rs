@@ -129,3 +129,57 @@ async fn a_retry_outlives_the_key_that_signed_the_lost_pair() {
     assert_ne!(decode_header(access).unwrap().kid, signed_by);
     assert_eq!(fetch_license(&server, access).await.status(), 200);
 }
+
+/// A console that pinned key A and was away while the server rotated to B
+/// and then C (A and B no longer published) follows the rotations through
+/// the rollovers the JWKS carries; a withdrawn key vouches for nothing.
+#[tokio::test]
+async fn rollovers_let_a_console_follow_rotations_it_missed() {
+    use license_core::anchor::accept_key_set;
+    use license_core::jwk::JwkSet;
+
+    let server = start().await;
+    let fetch_jwks = || async {
+        let body = api()
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str::<JwkSet>(&body).unwrap()
+    };
+    let pinned = fetch_jwks().await;
+    assert_eq!(pinned.keys.len(), 1);
+    let db = &server.state.db;
+    for _ in 0..2 {
+        let now = server.state.now();
+        keys::rotate(db, now).await.unwrap();
+        keys::reload_keys(&server.state, now).await;
+        server.advance(10);
+    }
+    // Long after: only the current key is published, with the rollovers.
+    server.advance(30 * 86_400);
+    keys::reload_keys(&server.state, server.state.now()).await;
+    let offered = fetch_jwks().await;
+    assert_eq!(offered.keys.len(), 1, "{offered:?}");
+    assert_eq!(offered.rollovers.len(), 2);
+    let now = license_server::Clock::now(server.clock.as_ref());
+    let issuer = &server.state.config.issuer;
+    let anchor = accept_key_set(issuer, &pinned, &offered, &offered.rollovers, now).unwrap();
+    assert_eq!(anchor.keys, offered.keys);
+    assert!(accept_key_set(issuer, &pinned, &offered, &[], now).is_err());
+
+    // Withdrawing the first key takes its rollover out: a key believed
+    // compromised vouches for nothing.
+    let first = pinned.keys[0].kid.clone();
+    keys::withdraw(db, &first, server.state.now())
+        .await
+        .unwrap()
+        .unwrap();
+    keys::reload_keys(&server.state, server.state.now()).await;
+    let offered = fetch_jwks().await;
+    assert_eq!(offered.rollovers.len(), 1);
+    assert!(accept_key_set(issuer, &pinned, &offered, &offered.rollovers, now).is_err());
+}

@@ -83,14 +83,19 @@ impl Licensing {
         let now = self.clock.now();
         let pinned = inner.guard.anchors.get(&url).cloned();
         let anchor = match (pinned, offered) {
-            (None, Some(offered)) => offered.clone(),
-            (Some(pinned), Some(offered)) => accept_key_set(&url, &pinned, offered, &[], now)
-                .map_err(|e| ClientError::Protocol {
-                    reason: format!(
-                        "{e}. Remove the license and acquire it again if the server's keys \
+            (None, Some(offered)) => JwkSet::new(offered.keys.clone()),
+            // The server's rollovers let a console that was away through
+            // whole rotations follow them from the key it pinned.
+            (Some(pinned), Some(offered)) => {
+                accept_key_set(&url, &pinned, offered, &offered.rollovers, now).map_err(|e| {
+                    ClientError::Protocol {
+                        reason: format!(
+                            "{e}. Remove the license and acquire it again if the server's keys \
                          were replaced on purpose"
-                    ),
-                })?,
+                        ),
+                    }
+                })?
+            }
             (Some(pinned), None) => pinned,
             (None, None) => {
                 return Err(ClientError::Protocol {

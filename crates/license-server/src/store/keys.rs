@@ -64,6 +64,27 @@ impl Store {
         execute(&self.write, sql, args![before]).await
     }
 
+    /// Every key rollover: (signed by, vouched for, JWS), oldest first.
+    pub async fn key_rollovers(&self) -> DbResult<Vec<(String, String, String)>> {
+        let sql = "SELECT signed_by, next_kid, jws FROM key_rollovers ORDER BY created_at, rowid";
+        sqlx::query_as_with(sql, args![])
+            .fetch_all(&self.write)
+            .await
+    }
+
+    pub async fn add_key_rollover(
+        &self,
+        signed_by: &str,
+        next_kid: &str,
+        jws: &str,
+        now: i64,
+    ) -> DbResult<()> {
+        let sql = "INSERT OR IGNORE INTO key_rollovers (signed_by, next_kid, jws, created_at)
+                   VALUES (?, ?, ?, ?)";
+        execute(&self.write, sql, args![signed_by, next_kid, jws, now]).await?;
+        Ok(())
+    }
+
     /// The refresh-successor keys, newest first.
     pub async fn successor_keys(&self) -> DbResult<Vec<Vec<u8>>> {
         let sql = "SELECT secret FROM successor_keys ORDER BY id DESC";
