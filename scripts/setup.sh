@@ -68,3 +68,14 @@ if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/
 else
   log "npm packages present"
 fi
+
+# openid-client 6, the third-party DPoP client of the server's interop test
+# (crates/license-server/tests/interop_dpop.rs runs `npm ci` itself when this
+# was skipped; installing here makes npm problems show at setup time).
+dpop=crates/license-server/tests/interop_dpop
+if [ ! -f "$dpop/node_modules/.package-lock.json" ] || [ "$dpop/package-lock.json" -nt "$dpop/node_modules/.package-lock.json" ]; then
+  log "installing npm packages for the DPoP interop test"
+  (cd "$dpop" && npm ci --no-audit --no-fund --loglevel=error)
+else
+  log "DPoP interop npm packages present"
+fi

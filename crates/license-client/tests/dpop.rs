@@ -56,7 +56,7 @@ async fn the_device_flow_with_a_key_binds_the_tokens_and_the_license_fetch_works
     let (key, client, tokens) = bound(&server).await;
     assert_eq!(client.dpop_thumbprint(), Some(key.thumbprint()));
     let m = client.metadata().await.unwrap();
-    assert_eq!(m.dpop_signing_alg_values_supported, ["EdDSA"]);
+    assert_eq!(m.dpop_signing_alg_values_supported, ["EdDSA", "Ed25519"]);
     let doc = client
         .fetch_license(&tokens.access_token, now())
         .await

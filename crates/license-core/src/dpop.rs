@@ -18,8 +18,10 @@ use crate::jwk::Jwk;
 
 /// The JWS `typ` of a DPoP proof.
 pub const DPOP_TYP: &str = "dpop+jwt";
-/// The algorithms a proof may use (the server's metadata publishes these).
-pub const SIGNING_ALGS: &[&str] = &["EdDSA"];
+/// The algorithms a proof may use (the server's metadata publishes these):
+/// Ed25519 under its RFC 8037 name and its RFC 9864 fully-specified name
+/// (openid-client 6 writes the latter).
+pub const SIGNING_ALGS: &[&str] = &["EdDSA", "Ed25519"];
 /// How far a proof's `iat` may be from the server's time, either way, when
 /// the proof carries no server nonce.
 pub const IAT_WINDOW_SECS: i64 = 300;
@@ -204,7 +206,7 @@ pub fn verify_proof(proof: &str, request: &ProofRequest<'_>) -> Result<VerifiedP
     if header.typ != DPOP_TYP {
         return Err(DpopError::WrongType);
     }
-    if header.alg != "EdDSA" {
+    if !SIGNING_ALGS.contains(&header.alg.as_str()) {
         return Err(DpopError::UnsupportedAlgorithm);
     }
     if header.jwk.d.is_some() {
@@ -383,6 +385,13 @@ mod tests {
         let x = URL_SAFE_NO_PAD.encode(SigningKey::from_bytes(&[5; 32]).verifying_key().as_bytes());
         let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x});
         assert!(header(serde_json::json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk})).is_ok());
+        assert!(
+            header(serde_json::json!({"typ": "dpop+jwt", "alg": "Ed25519", "jwk": jwk})).is_ok()
+        );
+        assert_eq!(
+            header(serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk})),
+            Err(DpopError::UnsupportedAlgorithm)
+        );
         assert_eq!(
             header(serde_json::json!({"typ": "jwt", "alg": "EdDSA", "jwk": jwk})),
             Err(DpopError::WrongType)

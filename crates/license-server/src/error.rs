@@ -140,7 +140,8 @@ impl IntoResponse for Error {
                     }
                 }
                 if *endpoint == crate::dpop::Endpoint::Resource {
-                    let challenge = format!("DPoP error=\"{}\", algs=\"EdDSA\"", self.code());
+                    let algs = license_core::dpop::SIGNING_ALGS.join(" ");
+                    let challenge = format!("DPoP error=\"{}\", algs=\"{algs}\"", self.code());
                     if let Ok(v) = HeaderValue::from_str(&challenge) {
                         headers.insert(header::WWW_AUTHENTICATE, v);
                     }

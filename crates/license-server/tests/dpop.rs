@@ -308,7 +308,7 @@ async fn metadata_names_the_dpop_algorithms() {
         .unwrap();
     assert_eq!(
         meta["dpop_signing_alg_values_supported"],
-        serde_json::json!(["EdDSA"])
+        serde_json::json!(["EdDSA", "Ed25519"])
     );
 }
 
