@@ -331,3 +331,102 @@ async fn hostile_names_run_nothing_and_pages_fit_800px() {
         "the hostile-named device was revoked"
     );
 }
+
+/// The screens of users and roles, as each role sees them: an invitation
+/// created and its link opened, the organization admin's read-only license
+/// packages and users page. Screenshots in target/e2e/.
+#[tokio::test]
+async fn invitations_and_the_organization_admins_view_in_chromium() {
+    let server = start().await;
+    let Some((_driver, c, _profile)) = chromium(1280).await else {
+        return;
+    };
+    let sign_in = |email: &'static str, password: String| {
+        let c = c.clone();
+        let url = server.url("/admin/login");
+        async move {
+            step!("open sign-in", c.goto(&url));
+            step!(
+                "email",
+                step!("find email", c.find(Locator::Id("email"))).send_keys(email)
+            );
+            step!(
+                "password",
+                step!("find password", c.find(Locator::Id("password"))).send_keys(&password)
+            );
+            step!(
+                "sign in",
+                step!("find sign in", c.find(Locator::Id("sign-in"))).click()
+            );
+            step!(
+                "signed in",
+                c.wait().at_most(STEP).for_element(Locator::Css("nav.main"))
+            );
+        }
+    };
+    let shot = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            std::fs::write(shots().join(name), step!("screenshot", c.screenshot())).unwrap();
+        }
+    };
+    let result = async {
+        sign_in(
+            license_server::demo::DEMO_VENDOR,
+            server.vendor_password.clone(),
+        )
+        .await;
+        step!("users", c.goto(&server.url("/admin/users")));
+        step!(
+            "invitee",
+            step!("find email", c.find(Locator::Id("email")))
+                .send_keys("new.admin@demo-store.example")
+        );
+        step!(
+            "invite",
+            step!(
+                "find invite",
+                c.find(Locator::Css("form[action='/admin/users/invite'] button"))
+            )
+            .click()
+        );
+        let link = step!(
+            "link",
+            c.wait().at_most(STEP).for_element(Locator::Id("link"))
+        );
+        let link = step!("link value", link.prop("value")).expect("the link");
+        shot("admin-invitation-created.png").await;
+        step!(
+            "sign out",
+            step!("find sign out", c.find(Locator::Css(".who button"))).click()
+        );
+        step!("open the link", c.goto(&link));
+        step!(
+            "invitation",
+            c.wait()
+                .at_most(STEP)
+                .for_element(Locator::Id("invitation"))
+        );
+        shot("admin-invitation-accept.png").await;
+        sign_in(
+            license_server::demo::DEMO_ADMIN,
+            server.admin_password.clone(),
+        )
+        .await;
+        step!("packages", c.goto(&server.url("/admin/packages")));
+        step!(
+            "read-only",
+            c.wait().at_most(STEP).for_element(Locator::Id("read-only"))
+        );
+        shot("admin-org-admin-packages-read-only.png").await;
+        step!("users", c.goto(&server.url("/admin/users")));
+        step!(
+            "users table",
+            c.wait().at_most(STEP).for_element(Locator::Id("users"))
+        );
+        shot("admin-org-admin-users.png").await;
+    }
+    .await;
+    let _ = timeout(STEP, c.close()).await;
+    let _: () = result;
+}
