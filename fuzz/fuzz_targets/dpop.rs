@@ -35,17 +35,29 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let requests = [
-        ProofRequest { method: "POST", uri: TOKEN_URI, access_token: None },
-        ProofRequest { method: "GET", uri: LICENSE_URI, access_token: Some("license-token") },
+        ProofRequest {
+            method: "POST",
+            uri: TOKEN_URI,
+            access_token: None,
+        },
+        ProofRequest {
+            method: "GET",
+            uri: LICENSE_URI,
+            access_token: Some("license-token"),
+        },
     ];
     for request in requests {
         if let Ok(verified) = verify_proof(proof, &request) {
-            let x = signed_by_its_own_key(proof).expect("a proof taken without its key's signature");
+            let x =
+                signed_by_its_own_key(proof).expect("a proof taken without its key's signature");
             assert_eq!(verified.jkt, thumbprint(&x));
             assert!(verified.claims.htm.eq_ignore_ascii_case(request.method));
             assert_eq!(verified.claims.htu, request.uri);
             if let Some(token) = request.access_token {
-                assert_eq!(verified.claims.ath.as_deref(), Some(access_token_hash(token).as_str()));
+                assert_eq!(
+                    verified.claims.ath.as_deref(),
+                    Some(access_token_hash(token).as_str())
+                );
             }
         }
     }

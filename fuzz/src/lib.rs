@@ -7,6 +7,8 @@
 //! differs (another encoding of the signature, a mauled signature, a weak
 //! key's trivial signature) is a forgery and fails the target.
 
+pub mod server;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey};
