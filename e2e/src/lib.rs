@@ -8,6 +8,8 @@
 //! test needs: processes that are always killed, a timeout on every step, and
 //! screenshots under `target/e2e/`.
 
+pub mod cycles;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};

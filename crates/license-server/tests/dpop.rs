@@ -413,3 +413,40 @@ async fn copies_of_a_console_are_noticed() {
         token = next["refresh_token"].as_str().unwrap().to_owned();
     }
 }
+
+/// Back after the lost pair's license token expired (4 days, tokens last
+/// 3): the same refresh token, and a license token valid now. An expired
+/// one would be refused by the console, which would then present the same
+/// refresh token for ever.
+#[tokio::test]
+async fn a_retry_after_the_lost_token_expired_gets_a_valid_one() {
+    let server = start().await;
+    let console = Install::new(1);
+    let first = license_with_dpop(&server, &console).await;
+    let rt0 = first["refresh_token"].as_str().unwrap().to_owned();
+    let proof = console.proof(&server, "POST", "/oauth/token", None);
+    let (status, lost, _) = token_request(&server, &refresh_form(&rt0), Some(&proof)).await;
+    assert_eq!(status, 200, "{lost}");
+    server.advance(4 * 86_400);
+    let proof = console.proof(&server, "POST", "/oauth/token", None);
+    let (status, again, _) = token_request(&server, &refresh_form(&rt0), Some(&proof)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["refresh_token"], lost["refresh_token"]);
+    assert!(again["expires_in"].as_i64().unwrap() > 86_400, "{again}");
+    let access = again["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims_of(access).cnf.map(|c| c.jkt),
+        Some(key_thumbprint(&console.key))
+    );
+    let proof = console.proof(&server, "GET", "/api/v1/license", Some(access));
+    assert_eq!(
+        fetch(&server, "DPoP", access, Some(&proof)).await.status(),
+        200
+    );
+    // Every retry is audited, once.
+    let audit = server.state.db.audit_log(1, 100).await.unwrap();
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "token.retry").count(),
+        1
+    );
+}

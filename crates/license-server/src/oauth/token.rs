@@ -283,7 +283,6 @@ async fn answer_retry(
     response: TokenResponse,
     now: i64,
 ) -> Result<TokenResponse> {
-    let previous = state.db.record_retry(row.chain_id, now).await?;
     let device = state.db.device(row.subject.device_id).await?;
     let org_id = device.as_ref().map(|d| d.org_id);
     let name = device.as_ref().map_or("?", |d| d.name.as_str());
@@ -298,10 +297,18 @@ async fn answer_retry(
         "refresh token presented again; the same pair answered (device \"{name}\", chain {})",
         row.chain_id
     );
-    state.db.audit(&audit("token.retry", detail)).await?;
+    // Counted and audited in one transaction: a client that goes away
+    // mid-request (a console killed) cannot leave one without the other.
+    let previous = state
+        .db
+        .record_retry(row.chain_id, now, &audit("token.retry", detail))
+        .await?;
     if !possible_copy(previous, now) {
         return Ok(response);
     }
+    let already_flagged = device
+        .as_ref()
+        .is_some_and(|d| d.possible_copy_at.is_some());
     state.db.mark_possible_copy(row.chain_id, now).await?;
     let on_copy = match org_id {
         Some(id) => state.db.org(id).await?.map(|o| o.on_copy),
@@ -312,11 +319,15 @@ async fn answer_retry(
         "a second copy of device \"{name}\" seems to share its license (two retries within a week); {}",
         if revoke { "its license is revoked" } else { "flagged only" }
     );
-    state
-        .db
-        .audit(&audit("device.possible_copy", detail))
-        .await?;
-    tracing::warn!(chain = row.chain_id, revoke, "possible copy of a console");
+    // Audited when the device is first flagged (and whenever it revokes),
+    // not at every later retry of a flagged device.
+    if revoke || !already_flagged {
+        state
+            .db
+            .audit(&audit("device.possible_copy", detail))
+            .await?;
+        tracing::warn!(chain = row.chain_id, revoke, "possible copy of a console");
+    }
     if revoke {
         state.db.revoke_chain(row.chain_id, now).await?;
         state.cache.chain_revoked();
@@ -345,6 +356,10 @@ async fn unused_successor(state: &AppState, presented: &str) -> Result<Option<St
     Ok(None)
 }
 
+/// A retried pair whose license token has less left than this gets a fresh
+/// license token (the same claims, new times).
+const REISSUE_MIN_LIFETIME_SECS: i64 = 300;
+
 /// The response the client lost: the same access token (Ed25519 signatures are
 /// deterministic, so re-signing the stored claims with the same key yields the
 /// same bytes) and the same derived refresh token.
@@ -357,14 +372,26 @@ fn reissue(
     let (Some(claims_json), Some(kid)) = (&row.successor_claims, &row.successor_kid) else {
         return Ok(None);
     };
-    let claims: LicenseClaims = serde_json::from_str(claims_json).map_err(Error::internal)?;
+    let mut claims: LicenseClaims = serde_json::from_str(claims_json).map_err(Error::internal)?;
     let ring = state.keys.ring();
     // The same bytes when the key that signed them is still there; once it
     // was withdrawn or erased, the same claims signed by the current key.
-    let (kid, key) = match ring.signing_key(kid) {
+    let (mut kid, mut key) = match ring.signing_key(kid) {
         Some(key) => (kid.as_str(), key),
         None => (ring.current_kid.as_str(), &ring.current),
     };
+    // A console that crashed before storing the pair and comes back after
+    // its license token expired (a bound chain's retry has no time limit)
+    // gets the same refresh token and a license token that is valid now:
+    // an expired one would be refused, and the console would present the
+    // same refresh token for ever.
+    if claims.exp - REISSUE_MIN_LIFETIME_SECS <= now {
+        claims.iat = now;
+        claims.nbf = now;
+        claims.exp = now + state.config.token_ttl_secs;
+        claims.jti = format!("{}.{}", row.chain_id, secrets::random_token());
+        (kid, key) = (ring.current_kid.as_str(), &ring.current);
+    }
     Ok(Some(TokenResponse {
         token_type: token_type(&claims),
         access_token: encode(&claims, LICENSE_TOKEN_TYP, kid, key),

@@ -7,7 +7,7 @@ use sqlx::{FromRow, SqlitePool};
 
 use super::batch::ask;
 use super::sql::{execute, optional};
-use super::{feature_list, hex, to_json, DbResult, Store};
+use super::{feature_list, hex, to_json, DbResult, NewAudit, Store};
 
 /// The columns of [`TokenSubject`], for a query joining `devices d` and
 /// `organizations o`.
@@ -174,10 +174,16 @@ impl Store {
     }
 
     /// Counts a retry answered on the chain (a refresh token presented again
-    /// while its successor was unused); returns the time of the chain's
-    /// previous retry, if any.
-    pub async fn record_retry(&self, chain_id: i64, now: i64) -> DbResult<Option<i64>> {
+    /// while its successor was unused) and writes its audit `entry`, in one
+    /// transaction; returns the time of the chain's previous retry, if any.
+    pub async fn record_retry(
+        &self,
+        chain_id: i64,
+        now: i64,
+        entry: &NewAudit<'_>,
+    ) -> DbResult<Option<i64>> {
         let mut tx = self.write.begin().await?;
+        super::audit::insert(&mut tx, entry).await?;
         let sql = "SELECT last_retry_at FROM token_chains WHERE id = ?";
         let previous: Option<(Option<i64>,)> = optional(&mut *tx, sql, args![chain_id]).await?;
         let sql = "UPDATE token_chains SET retries = retries + 1, last_retry_at = ? WHERE id = ?";
