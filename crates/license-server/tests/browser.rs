@@ -228,6 +228,10 @@ async fn hostile_names_run_nothing_and_pages_fit_800px() {
             .await
             .unwrap();
     }
+    // An organization named like an attack, beside Demo Store.
+    let mut hostile_org = db.org(1).await.unwrap().unwrap().input();
+    hostile_org.name = names[0].clone();
+    db.create_org(&hostile_org, now).await.unwrap();
     let mut account = db.org(1).await.unwrap().unwrap().input();
     account.hub_server_name = names[2].clone();
     account.features = vec![names[0].clone(), long_unicode()];
@@ -257,6 +261,21 @@ async fn hostile_names_run_nothing_and_pages_fit_800px() {
             "signed in",
             c.wait().at_most(STEP).for_element(Locator::Css("nav.main"))
         );
+        // Two organizations: the vendor operator chooses Demo Store.
+        step!(
+            "manage Demo Store",
+            step!(
+                "find Demo Store",
+                c.find(Locator::XPath(
+                    "//input[@name='org_id' and @value='1']/following-sibling::button"
+                ))
+            )
+            .click()
+        );
+        step!(
+            "working in Demo Store",
+            c.wait().at_most(STEP).for_element(Locator::Id("devices"))
+        );
         let pages = [
             "/admin/orgs".to_owned(),
             "/admin/devices".to_owned(),
@@ -283,6 +302,12 @@ async fn hostile_names_run_nothing_and_pages_fit_800px() {
                 )
             );
             assert_eq!(fits, serde_json::json!(true), "{page} is wider than 800 px");
+            if page == "/admin/orgs" {
+                assert!(
+                    body.contains(names[0].as_str()),
+                    "{page} does not show the organization"
+                );
+            }
             if page == "/admin/devices" || page.starts_with("/admin/packages/") {
                 for name in &names {
                     assert!(
