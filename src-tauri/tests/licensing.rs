@@ -290,12 +290,11 @@ async fn a_clock_set_back_after_licensing_keeps_the_license_and_extends_nothing(
         "{:?}",
         view.clock_rolled_back_secs
     );
-    // To the second: after a restart the time may come from the signed
-    // document (whole seconds) rather than this computer's clock.
-    assert_eq!(
-        t(view.last_verified.as_deref().expect("verified")).unix_timestamp(),
-        verified.unix_timestamp()
-    );
+    // Within a second: after a restart the last verification is bounded by
+    // the signed document's time (whole seconds, up to a second after the
+    // server signed), which may be a little before this computer's record.
+    let off = t(view.last_verified.as_deref().expect("verified")) - verified;
+    assert!(off.abs() <= time::Duration::seconds(1), "{off}");
     assert_eq!(
         t(view.token_expires_at.as_deref().expect("expiry")).unix_timestamp(),
         expires.unix_timestamp()
