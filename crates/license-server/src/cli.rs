@@ -163,18 +163,21 @@ pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
 pub async fn withdraw_key(db: &Path, kid: &str) -> Result<keys::Withdrawn, CliError> {
     let store = Store::open(db).await?;
     let Some(withdrawn) = keys::withdraw(&store, kid, now()).await? else {
-        let known: Vec<String> = store.keys().await?.into_iter().map(|k| k.kid).collect();
+        let live: Vec<String> = store
+            .keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.withdrawn_at.is_none())
+            .map(|k| k.kid)
+            .collect();
         store.close().await;
         return Err(CliError::Usage(format!(
-            "unknown signing key {kid:?}; known: {}",
-            known.join(", ")
+            "no signing key {kid:?} to withdraw (unknown, or withdrawn already); \
+             keys not withdrawn: {}",
+            live.join(", ")
         )));
     };
-    let detail = match &withdrawn.new_current {
-        Some(new) => format!("withdrew signing key {kid}; new signing key {new}"),
-        None => format!("withdrew signing key {kid}"),
-    };
-    audit_and_close(store, "keys.withdrawn", detail).await?;
+    audit_and_close(store, "keys.withdrawn", withdrawn.describe(kid)).await?;
     Ok(withdrawn)
 }
 

@@ -51,6 +51,15 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::keys::KeyError> for Error {
+    fn from(e: crate::keys::KeyError) -> Error {
+        match e {
+            crate::keys::KeyError::Db(e) => Error::Db(e),
+            other => Error::internal(other),
+        }
+    }
+}
+
 impl Error {
     pub fn internal(e: impl std::fmt::Display) -> Error {
         Error::Internal(e.to_string())

@@ -281,14 +281,28 @@ pub struct Withdrawn {
     pub new_current: Option<String>,
 }
 
+impl Withdrawn {
+    /// What the audit log says of withdrawing `kid`.
+    pub fn describe(&self, kid: &str) -> String {
+        match &self.new_current {
+            Some(new) => format!("withdrew signing key {kid}; new signing key {new}"),
+            None => format!("withdrew signing key {kid}"),
+        }
+    }
+}
+
 /// Withdraws signing key `kid` (one believed compromised): it leaves the
 /// JWKS and its private key is erased, so tokens and documents it signed no
 /// longer verify, here at the next key reload (seconds) and in consoles at
 /// their next contact; consoles then refresh and get tokens of the current
-/// key. The current key is first replaced by a new one.
+/// key. The current key is first replaced by a new one. `None` if there is
+/// no such key, or it was withdrawn already.
 pub async fn withdraw(store: &Store, kid: &str, now: i64) -> Result<Option<Withdrawn>, KeyError> {
     let rows = store.keys().await?;
-    let Some(row) = rows.iter().find(|r| r.kid == kid) else {
+    let Some(row) = rows
+        .iter()
+        .find(|r| r.kid == kid && r.withdrawn_at.is_none())
+    else {
         return Ok(None);
     };
     let new_current = match row.retired_at {

@@ -39,6 +39,8 @@ pub enum Action {
     ManageUsers,
     /// Create and revoke vendor API tokens.
     ManageApiTokens,
+    /// Rotate the signing and refresh-successor keys; withdraw a signing key.
+    ManageKeys,
     /// Authorize Device with a User Code.
     AuthorizeDevice,
     /// Register and revoke devices.
@@ -53,12 +55,13 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the README's role matrix.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::SeeEveryOrganization,
         Action::ManageOrganizations,
         Action::ManagePackages,
         Action::ManageUsers,
         Action::ManageApiTokens,
+        Action::ManageKeys,
         Action::AuthorizeDevice,
         Action::ManageDevices,
         Action::ReadPackages,
@@ -78,6 +81,7 @@ impl Action {
             }
             Action::ManageUsers => "Invite vendor operators; disable or remove any user",
             Action::ManageApiTokens => "Vendor API tokens",
+            Action::ManageKeys => "Signing keys: rotate, withdraw",
             Action::AuthorizeDevice => "Authorize Device (own organizations)",
             Action::ManageDevices => "Register and revoke devices (own organizations)",
             Action::ReadPackages => "Read license packages and licenses (own organizations)",

@@ -286,6 +286,8 @@ async fn hostile_names_run_nothing_and_pages_fit_800px() {
             "/admin/audit".to_owned(),
             "/admin/users".to_owned(),
             "/admin/password".to_owned(),
+            "/admin/api-tokens".to_owned(),
+            "/admin/keys".to_owned(),
         ];
         for page in &pages {
             step!("open page", c.goto(&server.url(page)));
@@ -421,6 +423,39 @@ async fn invitations_and_the_organization_admins_view_in_chromium() {
         );
         let link = step!("link value", link.prop("value")).expect("the link");
         shot("admin-invitation-created.png").await;
+        // Signing keys: rotated on the page, the old key's withdrawal asked.
+        let first_kid = server.state.keys.ring().current_kid.clone();
+        step!("keys", c.goto(&server.url("/admin/keys")));
+        step!(
+            "rotate",
+            step!("find rotate", c.find(Locator::Id("rotate"))).click()
+        );
+        step!(
+            "keys again",
+            c.wait()
+                .at_most(STEP)
+                .for_element(Locator::Id("successor-keys"))
+        );
+        let keys = step!(
+            "keys text",
+            step!("find keys", c.find(Locator::Id("keys"))).text()
+        );
+        assert!(
+            keys.contains("Retired") && keys.contains("Signing"),
+            "{keys}"
+        );
+        shot("admin-keys.png").await;
+        step!(
+            "withdraw",
+            c.goto(&server.url(&format!("/admin/keys/{first_kid}/withdraw")))
+        );
+        step!(
+            "confirm",
+            c.wait()
+                .at_most(STEP)
+                .for_element(Locator::Id("confirm-key"))
+        );
+        shot("admin-key-withdraw.png").await;
         step!(
             "sign out",
             step!("find sign out", c.find(Locator::Css(".who button"))).click()

@@ -993,6 +993,7 @@ async fn every_admin_form_refuses_a_forged_csrf_token() {
     let auth = start_device_authorization(&server).await;
     let (packages, _, assignments) = server.state.db.packages(1).await.unwrap();
     let (package, assignment) = (packages[0].id, assignments[0].id);
+    let kid = server.state.keys.ring().current_kid.clone();
     let dates = [("valid_from", "2030-01-01"), ("valid_until", "2031-01-01")];
     let forms: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/admin/orgs".into(), vec![("org_id", "1")]),
@@ -1054,6 +1055,9 @@ async fn every_admin_form_refuses_a_forged_csrf_token() {
         ("/admin/users/1/enable".into(), vec![]),
         ("/admin/users/1/remove".into(), vec![]),
         ("/admin/users/1/leave".into(), vec![]),
+        ("/admin/keys/rotate".into(), vec![]),
+        ("/admin/keys/rotate-successor".into(), vec![]),
+        (format!("/admin/keys/{kid}/withdraw"), vec![]),
         (
             "/admin/password".into(),
             vec![
@@ -1064,6 +1068,7 @@ async fn every_admin_form_refuses_a_forged_csrf_token() {
         ),
     ];
     let audit_before = server.state.db.audit_log(1, 500).await.unwrap().len();
+    let keys_before = server.state.db.keys().await.unwrap().len();
     for (path, fields) in &forms {
         let mut form = vec![("csrf", "forged")];
         form.extend(fields.iter().copied());
@@ -1083,6 +1088,7 @@ async fn every_admin_form_refuses_a_forged_csrf_token() {
         audit_before,
         "nothing was done"
     );
+    assert_eq!(server.state.db.keys().await.unwrap().len(), keys_before);
     let (after, _, assignments_after) = server.state.db.packages(1).await.unwrap();
     assert_eq!(after[0].name, packages[0].name);
     assert_eq!(assignments_after.len(), assignments.len());

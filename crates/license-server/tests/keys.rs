@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use license_core::token::decode_header;
-use license_server::keys;
+use license_server::{demo, keys};
 
 async fn jwks_kids(server: &TestServer) -> Vec<String> {
     let jwks: serde_json::Value = api()
@@ -182,4 +182,58 @@ async fn rollovers_let_a_console_follow_rotations_it_missed() {
     let offered = fetch_jwks().await;
     assert_eq!(offered.rollovers.len(), 1);
     assert!(accept_key_set(issuer, &pinned, &offered, &offered.rollovers, now).is_err());
+}
+
+/// The *Signing keys* page (vendor operators): rotating and withdrawing
+/// there does what `keys rotate|withdraw` does, takes effect on this server
+/// at once (no wait for the reload), and is audited with the operator's name.
+#[tokio::test]
+async fn vendor_operators_rotate_and_withdraw_on_the_keys_page() {
+    let server = start().await;
+    let client = browser();
+    sign_in_vendor(&server, &client).await;
+    let first = server.state.keys.ring().current_kid.clone();
+    let token = license_device(&server, "Store 001 POS Server").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = page_text(&server, &client, "/admin/keys").await;
+    assert!(page.contains(&first) && page.contains("Signing"), "{page}");
+
+    let (status, _) = post_form(&server, &client, "/admin/keys", "/admin/keys/rotate", &[]).await;
+    assert_eq!(status, 303);
+    let second = server.state.keys.ring().current_kid.clone();
+    assert_ne!(second, first, "the page's rotation applies at once");
+    assert_eq!(
+        jwks_kids(&server).await,
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(fetch_license(&server, &token).await.status(), 200);
+
+    let confirm = page_text(&server, &client, &format!("/admin/keys/{first}/withdraw")).await;
+    assert!(confirm.contains("Withdraw signing key"), "{confirm}");
+    let path = format!("/admin/keys/{first}/withdraw");
+    let (status, _) = post_form(&server, &client, "/admin/keys", &path, &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(jwks_kids(&server).await, vec![second.clone()]);
+    assert_eq!(
+        fetch_license(&server, &token).await.status(),
+        401,
+        "a token of the withdrawn key stops working at once"
+    );
+    let page = page_text(&server, &client, "/admin/keys").await;
+    assert!(
+        page.contains("Withdrawn") && page.contains("erased"),
+        "{page}"
+    );
+    // Withdrawn twice: not found, nothing changes.
+    let (status, _) = post_form(&server, &client, "/admin/keys", &path, &[]).await;
+    assert_eq!(status, 404);
+
+    let log = server.state.db.audit_page(None, None, 100).await.unwrap();
+    let by_operator = |action: &str| {
+        log.iter()
+            .any(|e| e.action == action && e.actor == demo::DEMO_VENDOR)
+    };
+    assert!(by_operator("keys.rotated") && by_operator("keys.withdrawn"));
 }

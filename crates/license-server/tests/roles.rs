@@ -20,6 +20,16 @@ async fn snapshot(server: &TestServer) -> String {
     for u in db.users().await.unwrap() {
         out += &format!("{} {:?} {:?} {}\n", u.email, u.role, u.disabled_at, u.orgs);
     }
+    for k in db.keys().await.unwrap() {
+        out += &format!("key {} {:?} {:?}\n", k.kid, k.retired_at, k.withdrawn_at);
+    }
+    out += &format!(
+        "successor keys {:?}\n",
+        db.successor_key_times().await.unwrap()
+    );
+    for t in db.api_tokens().await.unwrap() {
+        out += &format!("api token {} {:?}\n", t.name, t.revoked_at);
+    }
     out
 }
 
@@ -81,6 +91,13 @@ fn vendor_action(name: &str) -> (String, Vec<(&'static str, &'static str)>) {
         "disable_user" => ("/admin/users/VENDOR/disable".into(), vec![]),
         "enable_user" => ("/admin/users/VENDOR/enable".into(), vec![]),
         "remove_user" => ("/admin/users/VENDOR/remove".into(), vec![]),
+        "create_api_token" => (
+            "/admin/api-tokens".into(),
+            vec![("name", "my own billing"), ("scope", "write")],
+        ),
+        "rotate_signing_key" => ("/admin/keys/rotate".into(), vec![]),
+        "rotate_successor_key" => ("/admin/keys/rotate-successor".into(), vec![]),
+        "withdraw_signing_key" => ("/admin/keys/CURRENT_KID/withdraw".into(), vec![]),
         other => panic!("no vendor action {other}"),
     }
 }
@@ -130,17 +147,9 @@ async fn post_action(server: &TestServer, client: &reqwest::Client, name: &str) 
             .unwrap();
         path = path.replace("VENDOR", &second.id.to_string());
     }
-    let page = page_text(server, client, "/admin/packages").await;
-    let csrf = hidden(&page, "csrf");
-    let mut form = vec![("csrf", csrf.as_str())];
-    form.extend(fields);
-    let r = client
-        .post(server.url(&path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    let current_kid = server.state.keys.ring().current_kid.clone();
+    path = path.replace("CURRENT_KID", &current_kid);
+    post_form(server, client, "/admin/packages", &path, &fields).await
 }
 
 async fn org_admin_is_refused(name: &str) {
@@ -197,6 +206,10 @@ role_matrix!(
     disable_user,
     enable_user,
     remove_user,
+    create_api_token,
+    rotate_signing_key,
+    rotate_successor_key,
+    withdraw_signing_key,
 );
 
 /// Works in organization `id` from now on (a vendor operator with several

@@ -12,28 +12,6 @@ use license_server::demo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_license-server");
 
-/// Posts a form of the page at `page` (its CSRF token added); returns the
-/// status and body.
-async fn post_form(
-    server: &TestServer,
-    client: &reqwest::Client,
-    page: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String) {
-    let html = page_text(server, client, page).await;
-    let csrf = hidden(&html, "csrf");
-    let mut form = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    let r = client
-        .post(server.url(path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 /// The invitation link shown once on the page after inviting.
 fn link_of(page: &str) -> String {
     let start = page.find("http://").expect(page);

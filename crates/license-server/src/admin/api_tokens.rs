@@ -4,10 +4,11 @@
 use askama::Template;
 use axum::extract::{Path, State};
 
+use super::audit::record_vendor;
 use super::page::{fmt_time, render, see_other, text, Layout, PageResult};
 use super::session::{Confirmed, ManageApiTokens, Permitted, Posted, Session};
 use crate::error::Error;
-use crate::store::{ApiScope, ApiToken, NewAudit};
+use crate::store::{ApiScope, ApiToken};
 use crate::vendor_api::auth::new_token;
 use crate::{secrets, AppState};
 
@@ -79,23 +80,6 @@ pub(super) struct NewTokenForm {
 
 csrf_token!(NewTokenForm);
 
-async fn audit(
-    state: &AppState,
-    session: &Session,
-    action: &str,
-    detail: String,
-) -> Result<(), Error> {
-    let entry = NewAudit {
-        at: state.now(),
-        actor: &session.email,
-        org_id: None,
-        action,
-        detail,
-    };
-    state.db.audit(&entry).await?;
-    Ok(())
-}
-
 /// Creates a token and shows it, once.
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -122,7 +106,7 @@ pub(super) async fn create(
         );
     }
     let detail = format!("created API token \"{name}\" ({} scope)", scope.as_str());
-    audit(&state, &session, "api_token.created", detail).await?;
+    record_vendor(&state, &session, "api_token.created", detail).await?;
     show(&state, &session, Some((name, token))).await
 }
 
@@ -138,6 +122,6 @@ pub(super) async fn revoke(
         .await?
         .ok_or(Error::NotFound)?;
     let detail = format!("revoked API token \"{name}\"");
-    audit(&state, &session, "api_token.revoked", detail).await?;
+    record_vendor(&state, &session, "api_token.revoked", detail).await?;
     see_other("/admin/api-tokens")
 }

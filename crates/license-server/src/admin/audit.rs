@@ -43,6 +43,25 @@ pub(super) async fn record(
     Ok(())
 }
 
+/// Writes what a vendor operator did outside any organization (API tokens,
+/// signing keys) to the audit log of everything.
+pub(super) async fn record_vendor(
+    state: &AppState,
+    session: &Session,
+    action: &str,
+    detail: String,
+) -> Result<(), Error> {
+    let entry = NewAudit {
+        at: state.now(),
+        actor: &session.email,
+        org_id: None,
+        action,
+        detail,
+    };
+    state.db.audit(&entry).await?;
+    Ok(())
+}
+
 /// Entries per page.
 const PAGE: i64 = 200;
 

@@ -26,6 +26,7 @@ mod audit;
 mod device;
 mod devices;
 mod invitations;
+mod keys;
 mod login;
 mod orgs;
 mod packages;
@@ -84,6 +85,13 @@ pub fn routes() -> Router<AppState> {
             get(api_tokens::page).post(api_tokens::create),
         )
         .route("/admin/api-tokens/{id}/revoke", post(api_tokens::revoke))
+        .route("/admin/keys", get(keys::page))
+        .route("/admin/keys/rotate", post(keys::rotate))
+        .route("/admin/keys/rotate-successor", post(keys::rotate_successor))
+        .route(
+            "/admin/keys/{kid}/withdraw",
+            get(keys::confirm_withdraw).post(keys::withdraw),
+        )
         .route("/admin/users", get(users::page))
         .route("/admin/users/invite", post(users::invite))
         .route("/admin/users/{id}/disable", post(users::disable))

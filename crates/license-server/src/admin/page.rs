@@ -85,6 +85,7 @@ pub struct Layout {
     pub(super) manage_orgs: bool,
     pub(super) manage_packages: bool,
     pub(super) manage_users: bool,
+    pub(super) manage_keys: bool,
     pub(super) manage_org_admins: bool,
 }
 
@@ -100,6 +101,7 @@ impl Layout {
             manage_orgs: false,
             manage_packages: false,
             manage_users: false,
+            manage_keys: false,
             manage_org_admins: false,
         }
     }
@@ -115,6 +117,7 @@ impl Layout {
             manage_orgs: session.may(Action::ManageOrganizations),
             manage_packages: session.may(Action::ManagePackages),
             manage_users: session.may(Action::ManageUsers),
+            manage_keys: session.may(Action::ManageKeys),
             manage_org_admins: session.may(Action::ManageOrgAdmins),
         }
     }

@@ -278,6 +278,7 @@ permissions!(
     ManagePackages,
     ManageUsers,
     ManageApiTokens,
+    ManageKeys,
     AuthorizeDevice,
     ManageDevices,
     ReadPackages,

@@ -93,6 +93,15 @@ impl Store {
             .await
     }
 
+    /// When each refresh-successor key was made: (id, created at), newest
+    /// first (the secrets stay in the store).
+    pub async fn successor_key_times(&self) -> DbResult<Vec<(i64, i64)>> {
+        let sql = "SELECT id, created_at FROM successor_keys ORDER BY id DESC";
+        sqlx::query_as_with(sql, args![])
+            .fetch_all(&self.write)
+            .await
+    }
+
     /// Adds a refresh-successor key that derives successors from now on.
     pub async fn add_successor_key(&self, secret: &[u8], now: i64) -> DbResult<i64> {
         let sql = "INSERT INTO successor_keys (secret, created_at) VALUES (?, ?) RETURNING id";

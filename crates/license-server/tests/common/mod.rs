@@ -170,6 +170,28 @@ pub async fn page_text(server: &TestServer, client: &reqwest::Client, path: &str
     r.text().await.unwrap()
 }
 
+/// Posts a form as a signed-in admin would: the CSRF token from `page`,
+/// then `fields` to `path`. The status and the body.
+pub async fn post_form(
+    server: &TestServer,
+    client: &reqwest::Client,
+    page: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let html = page_text(server, client, page).await;
+    let csrf = hidden(&html, "csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let r = client
+        .post(server.url(path))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 pub struct DeviceAuthorization {
     pub device_code: String,
     pub user_code: String,
