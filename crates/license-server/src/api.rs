@@ -158,17 +158,31 @@ fn check_proof(
 
 async fn license(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let (scheme, token) = authorization(&headers)?;
+    let answer = license_for(&state, &headers, scheme, token).await;
+    match scheme {
+        Scheme::Dpop => answer.map_err(Error::in_dpop),
+        Scheme::Bearer => answer,
+    }
+}
+
+/// The license document for `token`, which came with `scheme`.
+async fn license_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    scheme: Scheme,
+    token: &str,
+) -> Result<Response> {
     let now = state.clock.now();
-    let verified = verified_token(&state, token, now).await?;
+    let verified = verified_token(state, token, now).await?;
     check_proof(
-        &state,
-        &headers,
+        state,
+        headers,
         scheme,
         token,
         &verified.claims,
         now.unix_timestamp(),
     )?;
-    let account = org_account(&state, verified.org_id).await?;
+    let account = org_account(state, verified.org_id).await?;
     let now_unix = now.unix_timestamp();
     let claims = &verified.claims;
     let packages = account
@@ -212,7 +226,7 @@ async fn license(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         &ring.current_kid,
         &ring.current,
     );
-    note_last_seen(&state, verified.device_id, now_unix);
+    note_last_seen(state, verified.device_id, now_unix);
     let mut response = axum::Json(LicenseResponse {
         license_document: jws,
     })

@@ -25,8 +25,12 @@ pub enum Error {
     AccessDenied,
     #[error("the device code has expired; start again")]
     ExpiredToken,
+    /// A license token refused; it came as `Bearer`.
     #[error("{0}")]
     InvalidToken(String),
+    /// A license token refused; it came as `DPoP` (see [`Error::in_dpop`]).
+    #[error("{0}")]
+    InvalidDpopToken(String),
     #[error("{message}")]
     InvalidDpopProof {
         message: String,
@@ -61,6 +65,15 @@ impl From<crate::keys::KeyError> for Error {
 }
 
 impl Error {
+    /// The error of a request whose token came with the `DPoP` scheme: a
+    /// refused token is challenged as DPoP, not Bearer.
+    pub fn in_dpop(self) -> Error {
+        match self {
+            Error::InvalidToken(message) => Error::InvalidDpopToken(message),
+            other => other,
+        }
+    }
+
     pub fn internal(e: impl std::fmt::Display) -> Error {
         Error::Internal(e.to_string())
     }
@@ -74,7 +87,9 @@ impl Error {
             | Error::SlowDown(_)
             | Error::AccessDenied
             | Error::ExpiredToken => StatusCode::BAD_REQUEST,
-            Error::InvalidClient(_) | Error::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Error::InvalidClient(_) | Error::InvalidToken(_) | Error::InvalidDpopToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Error::InvalidDpopProof { endpoint, .. } | Error::UseDpopNonce { endpoint, .. } => {
                 match endpoint {
                     crate::dpop::Endpoint::Token => StatusCode::BAD_REQUEST,
@@ -99,7 +114,7 @@ impl Error {
             Error::SlowDown(_) => poll_error::SLOW_DOWN,
             Error::AccessDenied => poll_error::ACCESS_DENIED,
             Error::ExpiredToken => poll_error::EXPIRED_TOKEN,
-            Error::InvalidToken(_) => "invalid_token",
+            Error::InvalidToken(_) | Error::InvalidDpopToken(_) => "invalid_token",
             Error::InvalidDpopProof { .. } => "invalid_dpop_proof",
             Error::UseDpopNonce { .. } => "use_dpop_nonce",
             Error::Forbidden(_) => "forbidden",
@@ -149,12 +164,11 @@ impl IntoResponse for Error {
                     }
                 }
                 if *endpoint == crate::dpop::Endpoint::Resource {
-                    let algs = license_core::dpop::SIGNING_ALGS.join(" ");
-                    let challenge = format!("DPoP error=\"{}\", algs=\"{algs}\"", self.code());
-                    if let Ok(v) = HeaderValue::from_str(&challenge) {
-                        headers.insert(header::WWW_AUTHENTICATE, v);
-                    }
+                    headers.insert(header::WWW_AUTHENTICATE, dpop_challenge(self.code()));
                 }
+            }
+            Error::InvalidDpopToken(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, dpop_challenge(self.code()));
             }
             Error::TooManyRequests(secs) => {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -165,6 +179,13 @@ impl IntoResponse for Error {
         }
         response
     }
+}
+
+/// `WWW-Authenticate: DPoP error="…", algs="…"` (RFC 9449 §7.1).
+fn dpop_challenge(code: &str) -> HeaderValue {
+    let algs = license_core::dpop::SIGNING_ALGS.join(" ");
+    HeaderValue::from_str(&format!("DPoP error=\"{code}\", algs=\"{algs}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("DPoP"))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

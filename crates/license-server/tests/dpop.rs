@@ -288,10 +288,13 @@ async fn a_copy_cannot_revoke_the_license() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let proof = console.proof(&server, "GET", "/api/v1/license", Some(access));
-    assert_eq!(
-        fetch(&server, "DPoP", access, Some(&proof)).await.status(),
-        401,
-        "revoked"
+    let r = fetch(&server, "DPoP", access, Some(&proof)).await;
+    assert_eq!(r.status(), 401, "revoked");
+    // The challenge names the scheme the token came in (RFC 9449 §7.1).
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("DPoP ") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
     );
 }
 
