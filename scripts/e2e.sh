@@ -3,6 +3,7 @@
 # sandbox of its own: Xvfb, a private session bus with gnome-keyring unlocked,
 # dbus-monitor recording notifications, a temporary HOME. Afterwards it checks
 # that no process it started is still running.
+# E2E_TIMEOUT_SECS stops a run that takes longer (default 1800).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,7 +47,7 @@ run_pids() {
 }
 
 set +e
-timeout --kill-after=30 1800 xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" \
+timeout --kill-after=30 "${E2E_TIMEOUT_SECS:-1800}" xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp" \
   dbus-run-session -- bash "$ROOT/e2e/session.sh" "$@"
 rc=$?
 set -e

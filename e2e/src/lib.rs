@@ -451,6 +451,17 @@ impl LicenseServer {
     /// Approves a pending User Code for `device` of the demo organization,
     /// as an admin's script would, and returns the device's Server ID.
     pub fn authorize(&self, device: &str, user_code: &str) -> Result<String> {
+        self.authorize_registering(device, user_code, false)
+    }
+
+    /// [`LicenseServer::authorize`], registering the device first if Demo
+    /// Store has none of that name when `register`.
+    pub fn authorize_registering(
+        &self,
+        device: &str,
+        user_code: &str,
+        register: bool,
+    ) -> Result<String> {
         let output = Command::new(binary("license-server")?)
             .args(["device", "authorize", "--db"])
             .arg(&self.db)
@@ -462,6 +473,7 @@ impl LicenseServer {
                 "--user-code",
                 user_code,
             ])
+            .args(register.then_some("--register"))
             .output()
             .context("run license-server device authorize")?;
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -715,6 +727,16 @@ pub async fn acquire(
     server: &LicenseServer,
     shot: Option<&str>,
 ) -> Result<String> {
+    acquire_as(client, server, DEVICE, shot).await
+}
+
+/// [`acquire`] for the device named `device` (registered if new).
+pub async fn acquire_as(
+    client: &Client,
+    server: &LicenseServer,
+    device: &str,
+    shot: Option<&str>,
+) -> Result<String> {
     let prefilled = step("read the server URL field", STEP, async {
         let input = client
             .wait()
@@ -737,7 +759,7 @@ pub async fn acquire(
     if let Some(name) = shot {
         screenshot(client, name).await?;
     }
-    let server_id = server.authorize(DEVICE, &code)?;
+    let server_id = server.authorize_registering(device, &code, device != DEVICE)?;
     click(client, "[data-testid=complete]").await?;
     wait_text(
         client,
@@ -769,11 +791,19 @@ pub fn last_verified_in(state_file: &Path) -> Result<OffsetDateTime> {
 pub async fn licensed_home(
     server: &LicenseServer,
 ) -> Result<(tempfile::TempDir, [(&'static str, String); 1])> {
+    licensed_home_as(server, DEVICE).await
+}
+
+/// [`licensed_home`] for the device named `device` (registered if new).
+pub async fn licensed_home_as(
+    server: &LicenseServer,
+    device: &str,
+) -> Result<(tempfile::TempDir, [(&'static str, String); 1])> {
     let home = tempfile::Builder::new().prefix("console-home.").tempdir()?;
     let env = [("LICENSE_CONSOLE_SERVER_URL", server.url.clone())];
     let (driver, client) = launch_in(home.path(), &env).await?;
     let result = async {
-        acquire(&client, server, None).await?;
+        acquire_as(&client, server, device, None).await?;
         Ok(())
     }
     .await;

@@ -62,7 +62,10 @@ impl Server {
         let out = license_server::cli::authorize_device(
             &self.db,
             demo::DEMO_ORG,
-            "Store 001 POS Server",
+            license_server::cli::DeviceArg {
+                name: "Store 001 POS Server",
+                register: false,
+            },
             user_code,
             None,
         )

@@ -195,11 +195,18 @@ async fn audit_and_close(store: Store, action: &str, detail: String) -> Result<(
     Ok(())
 }
 
+/// The device `device authorize` names.
+pub struct DeviceArg<'a> {
+    pub name: &'a str,
+    /// Register a new device of this name if the organization has none.
+    pub register: bool,
+}
+
 /// `device authorize`: the Authorize Device page for scripts.
 pub async fn authorize_device(
     db: &Path,
     org: &str,
-    device: &str,
+    device: DeviceArg<'_>,
     user_code: &str,
     admin: Option<&str>,
 ) -> Result<String, CliError> {
@@ -212,18 +219,23 @@ pub async fn authorize_device(
             names.join(", ")
         )));
     };
-    let Some(device) = store.device_by_name(org.id, device).await? else {
-        let names: Vec<String> = store
-            .devices(org.id)
-            .await?
-            .into_iter()
-            .map(|d| d.name)
-            .collect();
-        return Err(CliError::Usage(format!(
-            "unknown device {device:?} in {}; known devices: {}",
-            org.name,
-            names.join(", ")
-        )));
+    let target = match store.device_by_name(org.id, device.name).await? {
+        Some(found) => Target::Existing(found),
+        None if device.register => Target::New(device.name.to_owned()),
+        None => {
+            let names: Vec<String> = store
+                .devices(org.id)
+                .await?
+                .into_iter()
+                .map(|d| d.name)
+                .collect();
+            return Err(CliError::Usage(format!(
+                "unknown device {:?} in {} (--register registers it); known devices: {}",
+                device.name,
+                org.name,
+                names.join(", ")
+            )));
+        }
     };
     let code = secrets::normalize_user_code(user_code)
         .ok_or_else(|| CliError::Usage("a user code is 8 letters, like BCDF-GHJK".into()))?;
@@ -249,7 +261,7 @@ pub async fn authorize_device(
         Decision {
             org_id: org.id,
             code: &pending,
-            target: Target::Existing(device),
+            target,
             approve: true,
             user_id: user.as_ref().map(|u| u.id),
             actor: user.as_ref().map_or("cli", |u| u.email.as_str()),

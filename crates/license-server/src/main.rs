@@ -121,7 +121,7 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum DeviceCommand {
-    /// Approve a pending user code for a known device (the Authorize Device page, for scripts).
+    /// Approve a pending user code for a device (the Authorize Device page, for scripts).
     Authorize {
         #[arg(long, env = "LICENSE_SERVER_DB")]
         db: PathBuf,
@@ -129,6 +129,9 @@ enum DeviceCommand {
         org: String,
         #[arg(long)]
         device: String,
+        /// Register the device first if the organization has none of this name.
+        #[arg(long)]
+        register: bool,
         #[arg(long)]
         user_code: String,
         #[arg(long)]
@@ -188,13 +191,18 @@ async fn main() -> anyhow::Result<()> {
                     db,
                     org,
                     device,
+                    register,
                     user_code,
                     admin,
                 },
         } => {
+            let target = cli::DeviceArg {
+                name: &device,
+                register,
+            };
             println!(
                 "{}",
-                cli::authorize_device(&db, &org, &device, &user_code, admin.as_deref()).await?
+                cli::authorize_device(&db, &org, target, &user_code, admin.as_deref()).await?
             );
         }
         Command::User { command } => match command {

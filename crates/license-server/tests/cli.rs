@@ -138,6 +138,33 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
         .unwrap();
     assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
 
+    // --register: a device the organization does not have yet.
+    let auth: serde_json::Value = http
+        .post(format!("{base}/oauth/device_authorization"))
+        .form(&[("client_id", "license-console")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let registered = Command::new(BIN)
+        .args(["device", "authorize", "--db", db.to_str().unwrap()])
+        .args(["--org", "Demo Store", "--device", "Store 009 POS Server"])
+        .args([
+            "--register",
+            "--user-code",
+            auth["user_code"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&registered.stdout);
+    assert!(
+        registered.status.success() && said.starts_with("authorized Store 009 POS Server ("),
+        "{said}{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+
     let rotate = Command::new(BIN)
         .args(["keys", "rotate", "--db", db.to_str().unwrap()])
         .output()

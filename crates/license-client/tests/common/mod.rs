@@ -126,7 +126,10 @@ impl TestServer {
         let out = license_server::cli::authorize_device(
             &self.db_path,
             demo::DEMO_ORG,
-            DEVICE,
+            license_server::cli::DeviceArg {
+                name: DEVICE,
+                register: false,
+            },
             user_code,
             None,
         )
