@@ -32,6 +32,8 @@ pub struct KeyRing {
     pub jwks_json: String,
     /// Refresh-successor keys, newest first (never empty).
     successor_keys: Vec<[u8; 32]>,
+    /// A rotation calls for a rollover not signed yet.
+    pub rollovers_missing: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,7 @@ impl KeyRing {
             jwks,
             jwks_json,
             successor_keys,
+            rollovers_missing: unsigned_rollovers(rows, rollovers).next().is_some(),
         })
     }
 
@@ -209,6 +212,28 @@ async fn load_ring(store: &Store, now: i64) -> Result<KeyRing, KeyError> {
     )
 }
 
+/// The rollovers to sign: each key (with its private key) followed by a key
+/// (with its public key) that it does not vouch for yet, neither withdrawn.
+fn unsigned_rollovers<'a>(
+    rows: &'a [KeyRow],
+    done: &'a [(String, String, String)],
+) -> impl Iterator<Item = (&'a KeyRow, [u8; 32], &'a KeyRow, &'a [u8])> + 'a {
+    rows.windows(2).filter_map(move |pair| {
+        let (old, next) = (&pair[0], &pair[1]);
+        if old.withdrawn_at.is_some() || next.withdrawn_at.is_some() {
+            return None;
+        }
+        if done
+            .iter()
+            .any(|(by, to, _)| *by == old.kid && *to == next.kid)
+        {
+            return None;
+        }
+        let seed = <[u8; 32]>::try_from(old.secret_key.as_slice()).ok()?;
+        Some((old, seed, next, next.public_key.as_deref()?))
+    })
+}
+
 /// Signs the rollovers not signed yet: each key that was replaced vouches
 /// for the key after it, while its private key is still there (withdrawn
 /// keys vouch for nothing and nothing vouches for them). Returns how many
@@ -217,23 +242,7 @@ pub async fn sign_rollovers(store: &Store, issuer: &str, now: i64) -> Result<usi
     let rows = store.keys().await?;
     let done = store.key_rollovers().await?;
     let mut signed = 0;
-    for pair in rows.windows(2) {
-        let (old, next) = (&pair[0], &pair[1]);
-        if old.withdrawn_at.is_some() || next.withdrawn_at.is_some() {
-            continue;
-        }
-        if done
-            .iter()
-            .any(|(by, to, _)| *by == old.kid && *to == next.kid)
-        {
-            continue;
-        }
-        let (Ok(seed), Some(public)) = (
-            <[u8; 32]>::try_from(old.secret_key.as_slice()),
-            next.public_key.as_deref(),
-        ) else {
-            continue;
-        };
+    for (old, seed, next, public) in unsigned_rollovers(&rows, &done) {
         let public: [u8; 32] = public
             .try_into()
             .map_err(|_| KeyError::Corrupt(next.kid.clone()))?;
@@ -347,13 +356,11 @@ const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// Expired rows are purged every this many reloads (30 s).
 const PURGE_EVERY_ROUNDS: u64 = 6;
 
-/// Signs the rollovers a rotation calls for, reads the keys again; when a
-/// key left the JWKS (withdrawn), the caches of tokens verified with it are
-/// dropped, so they stop working at once.
+/// Reads the keys again, and signs the rollovers a rotation calls for (only
+/// then: a reload is three reads); when a key left the JWKS (withdrawn), the
+/// caches of tokens verified with it are dropped, so they stop working at
+/// once.
 pub async fn reload_keys(state: &AppState, now: i64) {
-    if let Err(e) = sign_rollovers(&state.db, &state.config.issuer, now).await {
-        tracing::warn!(error = %e, "signing key rollovers failed");
-    }
     let before: Vec<String> = state
         .keys
         .ring()
@@ -365,6 +372,14 @@ pub async fn reload_keys(state: &AppState, now: i64) {
     if let Err(e) = state.keys.reload(&state.db, now).await {
         tracing::warn!(error = %e, "reloading signing keys failed");
         return;
+    }
+    if state.keys.ring().rollovers_missing {
+        if let Err(e) = sign_rollovers(&state.db, &state.config.issuer, now).await {
+            tracing::warn!(error = %e, "signing key rollovers failed");
+        } else if let Err(e) = state.keys.reload(&state.db, now).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+            return;
+        }
     }
     let ring = state.keys.ring();
     if before.iter().any(|kid| ring.jwks.find(kid).is_none()) {
