@@ -112,6 +112,8 @@ pub fn claims_of(token: &str) -> LicenseClaims {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// `GET /api/v1/license` with `Authorization: {scheme} {token}` and, if
+/// given, a `DPoP` proof.
 pub async fn fetch(
     server: &TestServer,
     scheme: &str,

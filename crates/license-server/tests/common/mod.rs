@@ -294,13 +294,9 @@ pub async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, serde_js
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// `GET /api/v1/license` with a bearer token.
 pub async fn fetch_license(server: &TestServer, access_token: &str) -> reqwest::Response {
-    api()
-        .get(server.url("/api/v1/license"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
+    dpop::fetch(server, "Bearer", access_token, None).await
 }
 
 /// A licensed device: the whole flow through the admin pages. Returns the token response.
