@@ -19,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod dpop;
 pub mod error;
+pub mod health;
 pub mod keys;
 pub mod limits;
 pub mod oauth;
@@ -112,6 +113,7 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(api::routes())
         .merge(vendor_api::routes())
+        .merge(health::routes())
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
     let pages = admin::routes()
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))

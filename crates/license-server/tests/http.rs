@@ -1108,3 +1108,22 @@ async fn every_admin_form_refuses_a_forged_csrf_token() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `/healthz` answers while the process runs; `/readyz` only while the
+/// database answers too (503 once it is closed), without a credential and
+/// without details.
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = start().await;
+    for (path, body) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+        let r = api().get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.text().await.unwrap(), body, "{path}");
+    }
+    server.state.db.close().await;
+    let r = api().get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.text().await.unwrap(), "database unavailable\n");
+    let r = api().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the process still answers");
+}

@@ -133,6 +133,14 @@ impl Store {
         })
     }
 
+    /// Both connection pools answer a query (readiness).
+    pub async fn ping(&self) -> DbResult<()> {
+        for pool in [&self.read, &self.write] {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
