@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 
 use crate::dpop::{check_binding, Endpoint, Expected};
 use crate::error::{Error, Result};
+use crate::metrics::CacheKind;
 use crate::store::{to_time, Org};
 use crate::{secrets, AppState, CONSOLE_CLIENT_ID};
 
@@ -251,6 +252,7 @@ async fn verified_token(
         .get(&key)
         .cloned();
     let leeway = license_core::token::DEFAULT_LEEWAY_SECS;
+    crate::metrics::global().cache(CacheKind::Tokens, cached.is_some());
     if let Some(v) = cached {
         if now.unix_timestamp() < v.claims.exp + leeway {
             return Ok(v);
@@ -295,14 +297,16 @@ async fn verified_token(
 }
 
 async fn org_account(state: &AppState, org_id: i64) -> Result<Arc<OrgAccount>> {
-    if let Some(a) = state
+    let cached = state
         .cache
         .accounts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&org_id)
-    {
-        return Ok(a.clone());
+        .cloned();
+    crate::metrics::global().cache(CacheKind::Accounts, cached.is_some());
+    if let Some(a) = cached {
+        return Ok(a);
     }
     let org = state
         .db

@@ -54,6 +54,21 @@ async fn serve_store(
     }
     after_bind(&config);
     let state = AppState::new(store, keys, Arc::new(SystemClock), config);
+    if let Some(addr) = args.metrics_listen {
+        let metrics = TcpListener::bind(addr).await?;
+        let bound = metrics.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "metrics on http://{bound}/metrics")?;
+            out.flush()?;
+        }
+        let app = crate::metrics::app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, app).await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     crate::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -140,6 +155,25 @@ pub async fn init(
     store.add_member(user, org_id).await?;
     store.close().await;
     Ok(password)
+}
+
+/// `backup`: a consistent copy of the database at `to` (which must not
+/// exist), made while servers may be writing. Returns its size in bytes.
+pub async fn backup(db: &Path, to: &Path) -> Result<u64, CliError> {
+    if !db.exists() {
+        return Err(CliError::Usage(format!("no database at {}", db.display())));
+    }
+    if to.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists already; choose a new file",
+            to.display()
+        )));
+    }
+    let store = Store::open(db).await?;
+    let copied = store.backup_to(to).await;
+    store.close().await;
+    copied?;
+    Ok(std::fs::metadata(to)?.len())
 }
 
 /// `keys rotate`. Returns the new key id.

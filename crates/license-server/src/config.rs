@@ -94,6 +94,10 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub policy_renewal_warning_days: u32,
+    /// Serve Prometheus metrics at `/metrics` on this address (keep it
+    /// private: it is not authenticated). Off unless set.
+    #[arg(long, env = "LICENSE_SERVER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runtime configuration, resolved once the listener is bound.

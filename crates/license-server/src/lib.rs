@@ -22,6 +22,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod oauth;
 pub mod roles;
 pub mod secrets;
@@ -137,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .merge(pages)
         .fallback(|| async { Error::NotFound })
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

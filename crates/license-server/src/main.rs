@@ -15,8 +15,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "License Server: device authorization, license tokens, admin pages"
 )]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line, for log
+    /// collectors). Logs go to stderr; never a token or a secret.
+    #[arg(
+        long,
+        global = true,
+        env = "LICENSE_SERVER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -42,6 +58,15 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Copy the database, consistently, while servers keep running (SQLite
+    /// `VACUUM INTO`: a compact copy as of one moment).
+    Backup {
+        #[arg(long, env = "LICENSE_SERVER_DB")]
+        db: PathBuf,
+        /// The copy to write; must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
     },
     /// Device management.
     Device {
@@ -141,14 +166,18 @@ enum DeviceCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "license_server=info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    match cli.command {
         Command::Serve(args) => cli::serve(&args).await?,
         Command::Demo(args) => cli::demo(&args).await?,
         Command::Init {
@@ -163,6 +192,14 @@ async fn main() -> anyhow::Result<()> {
             if admin_password.is_none() {
                 println!("admin password: {password}");
             }
+        }
+        Command::Backup { db, to } => {
+            let bytes = cli::backup(&db, &to).await?;
+            println!(
+                "backed up {} to {} ({bytes} bytes)",
+                db.display(),
+                to.display()
+            );
         }
         Command::Keys {
             command: KeysCommand::Rotate { db },

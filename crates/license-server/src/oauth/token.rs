@@ -38,6 +38,18 @@ pub(super) async fn token(
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response> {
+    let grant = match form.grant_type.as_deref() {
+        Some(DEVICE_CODE_GRANT) => "device_code",
+        Some(REFRESH_TOKEN_GRANT) => "refresh_token",
+        _ => "unsupported",
+    };
+    let answer = grant_tokens(&state, &headers, &form).await;
+    let outcome = answer.as_ref().map_or_else(Error::code, |_| "issued");
+    crate::metrics::global().grant(grant, outcome);
+    answer
+}
+
+async fn grant_tokens(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<Response> {
     let grant = required(&form.grant_type, "grant_type")?;
     if grant != DEVICE_CODE_GRANT && grant != REFRESH_TOKEN_GRANT {
         let shown: String = grant.chars().take(64).collect();
@@ -48,7 +60,7 @@ pub(super) async fn token(
     let now = state.now();
     let proof = state.dpop.check(
         &state.config,
-        &headers,
+        headers,
         Expected {
             method: "POST",
             path: "/oauth/token",
@@ -58,9 +70,9 @@ pub(super) async fn token(
         now,
     )?;
     let response = if grant == DEVICE_CODE_GRANT {
-        device_code_grant(&state, &form, proof.as_ref()).await?
+        device_code_grant(state, form, proof.as_ref()).await?
     } else {
-        refresh_grant(&state, &form, proof.as_ref()).await?
+        refresh_grant(state, form, proof.as_ref()).await?
     };
     let mut response = no_store(response);
     if state.config.dpop_nonce {

@@ -49,6 +49,7 @@ const FILL_WAIT: Duration = Duration::from_micros(500);
 /// once, which answers each request in order. If a batch fails, each request
 /// is run again on its own, so one bad request cannot fail the others.
 pub(super) async fn serve_batches<Q, A>(
+    writer: &'static str,
     mut queue: mpsc::UnboundedReceiver<Job<Q, A>>,
     run: impl AsyncFn(&[&Q]) -> DbResult<Vec<A>>,
 ) {
@@ -66,6 +67,7 @@ pub(super) async fn serve_batches<Q, A>(
             }
         }
         last_batch = jobs.len();
+        crate::metrics::global().batch(writer, last_batch);
         let batch: Vec<&Q> = jobs.iter().map(|j| &j.request).collect();
         let answers = run(&batch).await.and_then(|answers| {
             if answers.len() == batch.len() {
@@ -225,17 +227,21 @@ pub(super) async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbRe
 /// Starts the token writer on the write pool; returns its queue.
 pub(super) fn spawn_writer(write: SqlitePool) -> mpsc::UnboundedSender<TokenJob> {
     let (queue, jobs) = mpsc::unbounded_channel();
-    tokio::spawn(serve_batches(jobs, async move |batch: &[&NewTokens]| {
-        store_batch(&write, batch).await
-    }));
+    tokio::spawn(serve_batches(
+        "tokens",
+        jobs,
+        async move |batch: &[&NewTokens]| store_batch(&write, batch).await,
+    ));
     queue
 }
 
 /// Starts the refresh token reader on the read pool; returns its queue.
 pub(super) fn spawn_reader(read: SqlitePool) -> mpsc::UnboundedSender<Lookup> {
     let (queue, jobs) = mpsc::unbounded_channel();
-    tokio::spawn(serve_batches(jobs, async move |hashes: &[&Vec<u8>]| {
-        lookup_refresh_tokens(&read, hashes).await
-    }));
+    tokio::spawn(serve_batches(
+        "refresh_lookups",
+        jobs,
+        async move |hashes: &[&Vec<u8>]| lookup_refresh_tokens(&read, hashes).await,
+    ));
     queue
 }

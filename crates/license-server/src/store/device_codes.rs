@@ -147,6 +147,7 @@ async fn insert_codes(pool: &SqlitePool, batch: &[&NewDeviceCode]) -> DbResult<V
 pub(super) fn spawn_code_writer(write: SqlitePool) -> mpsc::UnboundedSender<CodeJob> {
     let (queue, jobs) = mpsc::unbounded_channel();
     tokio::spawn(batch::serve_batches(
+        "device_codes",
         jobs,
         async move |codes: &[&NewDeviceCode]| insert_codes(&write, codes).await,
     ));

@@ -133,6 +133,27 @@ impl Store {
         })
     }
 
+    /// Writes a consistent, compacted copy of the database to `path` (which
+    /// must not exist): one read transaction, so writers go on meanwhile.
+    pub async fn backup_to(&self, path: &Path) -> DbResult<()> {
+        let target = path.to_str().ok_or_else(|| {
+            sqlx::Error::Configuration("the backup path is not valid UTF-8".into())
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
+    /// Each pool's name, size and idle connections (metrics).
+    pub fn pool_stats(&self) -> [(&'static str, u32, usize); 2] {
+        [
+            ("read", self.read.size(), self.read.num_idle()),
+            ("write", self.write.size(), self.write.num_idle()),
+        ]
+    }
+
     /// Both connection pools answer a query (readiness).
     pub async fn ping(&self) -> DbResult<()> {
         for pool in [&self.read, &self.write] {

@@ -147,7 +147,7 @@ async fn one_bad_pair_does_not_fail_the_others_of_its_batch() {
     }
     drop(queue);
     let write = store.write.clone();
-    serve_batches(jobs, async |batch: &[&NewTokens]| {
+    serve_batches("tokens", jobs, async |batch: &[&NewTokens]| {
         store_batch(&write, batch).await
     })
     .await;
