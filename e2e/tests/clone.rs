@@ -101,11 +101,13 @@ fn both_states(t: &Twins) -> Result<(StateView, StateView)> {
 async fn two_running_copies_of_one_console_are_flagged_as_a_possible_copy() -> Result<()> {
     let server = LicenseServer::start_demo(&SERVER_ARGS)?;
     let mut t = twins(&server, "clone-flag-consoles.log").await?;
+    let started = Instant::now();
     wait_until(
         "the device is marked a possible copy",
         Duration::from_secs(90),
         || Ok(device_record(&server, &t.server_id)?.possible_copy),
     )?;
+    let noticed = started.elapsed();
     ensure!(audit_count(&server, "device.possible_copy")? >= 1);
     ensure!(audit_count(&server, "token.retry")? >= 2);
     let detail = sql(
@@ -119,6 +121,15 @@ async fn two_running_copies_of_one_console_are_flagged_as_a_possible_copy() -> R
     ensure!(device.chains_revoked == 0, "flag only: {device:?}");
     let (a, b) = both_states(&t)?;
     ensure!(a.valid() && b.valid(), "both still licensed: {a:?} {b:?}");
+    eprintln!(
+        "CLONE-TEST flag-only: flagged {:.1} s after both refreshed at start; retries {}, \
+         possible-copy audits {}, chains revoked {}, both consoles licensed: {}",
+        noticed.as_secs_f64(),
+        audit_count(&server, "token.retry")?,
+        audit_count(&server, "device.possible_copy")?,
+        device.chains_revoked,
+        a.valid() && b.valid()
+    );
     t.original.sigkill();
     t.copy.stop();
 
@@ -163,6 +174,7 @@ async fn with_the_revoke_setting_a_copy_loses_the_license() -> Result<()> {
     )?;
     ensure!(on_copy == "revoke", "on_copy is {on_copy:?}");
     let t = twins(&server, "clone-revoke-consoles.log").await?;
+    let started = Instant::now();
     wait_until(
         "the copy is noticed and the chain revoked",
         Duration::from_secs(90),
@@ -171,6 +183,7 @@ async fn with_the_revoke_setting_a_copy_loses_the_license() -> Result<()> {
             Ok(d.possible_copy && d.chains_revoked >= 1)
         },
     )?;
+    let noticed = started.elapsed();
     let detail = sql(
         &server,
         "SELECT detail FROM audit_log WHERE action = 'device.possible_copy' LIMIT 1",
@@ -186,5 +199,11 @@ async fn with_the_revoke_setting_a_copy_loses_the_license() -> Result<()> {
             Ok(a.revoked && b.revoked)
         },
     )?;
+    eprintln!(
+        "CLONE-TEST revoke: chain revoked {:.1} s after both refreshed at start; both consoles \
+         showed the license revoked {:.1} s after that",
+        noticed.as_secs_f64(),
+        (started.elapsed() - noticed).as_secs_f64()
+    );
     Ok(())
 }
