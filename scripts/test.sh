@@ -85,5 +85,9 @@ dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
 dpkg-deb --contents "$deb" | grep -qE ' (\./)?usr/bin/license-console$' \
   || { echo "the .deb holds no /usr/bin/license-console" >&2; exit 1; }
 
+stage "Server .deb (scripts/server-deb.sh: build, contents, unit check)"
+./scripts/server-deb.sh
+ok
+
 stage "done"
 echo "stages: $((passed)) passed, 0 failed, $((SECONDS - started))s in all"
