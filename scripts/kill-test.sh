@@ -5,7 +5,7 @@
 # window: by default the server's own 120 s window, restarts 125 s after each
 # kill, with the kills spread over KILL_LANES console installs (default 25;
 # each a HOME, keychain entries and device of its own) that run at once, so
-# the run takes about 30 minutes instead of 7 hours. The license must stay
+# the run takes about 22 minutes instead of 7 hours. The license must stay
 # valid throughout. It is the test of e2e/tests/kill.rs (which the suite runs
 # with 20 kills on one install, a 1 s window and 2 s restarts), run through
 # scripts/e2e.sh (Xvfb, a private session bus, gnome-keyring), which builds
