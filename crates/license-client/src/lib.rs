@@ -26,6 +26,8 @@
 //!   the tokens to the key ([`TokenType::DPoP`]); it retries once when the
 //!   server asks for a nonce and keeps the latest nonce for its next proofs.
 //!   Without a key, tokens are Bearer. See [`dpop`].
+//! - The **Test connection** check, step by step (name, TCP, TLS, metadata,
+//!   clock) with the firewall rule to ask for: [`connectivity::check`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), license_client::ClientError> {
@@ -47,6 +49,7 @@
 #![warn(missing_docs)]
 
 mod client;
+pub mod connectivity;
 pub mod dpop;
 mod error;
 mod secret;
