@@ -485,3 +485,74 @@ async fn through_a_proxy_the_tunnel_is_tested_and_the_rule_names_the_exception()
     };
     assert!(select_proxy(&base, &no_proxy).is_none());
 }
+
+/// A server that accepts connections and never answers (a half-open
+/// firewall, a hung service): the connection is Ok, the metadata request
+/// times out within its step's bound, and the whole check stays bounded.
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = std::time::Instant::now();
+    let report = check_via(
+        &ClientConfig::new(format!("http://127.0.0.1:{port}")),
+        None,
+        OffsetDateTime::now_utc,
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        step(&report, StepKind::Connect).status,
+        StepStatus::Ok,
+        "{report:#?}"
+    );
+    let metadata = step(&report, StepKind::Metadata);
+    assert_eq!(metadata.status, StepStatus::Failed, "{report:#?}");
+    // The step's bound or the client's own timeout, whichever ends first.
+    assert!(
+        metadata.detail.contains("No answer within")
+            || metadata.detail.contains("did not answer in time"),
+        "{metadata:?}"
+    );
+    assert!(
+        took <= license_client::connectivity::CHECK_TIMEOUT + Duration::from_secs(2),
+        "the check took {took:?}"
+    );
+    let summary = summary(&report);
+    assert!(!summary.is_empty(), "{report:#?}");
+}
+
+/// A proxy that refuses connections (nothing listens on its port): the
+/// connection to the proxy fails and the advice names the proxy setting.
+#[tokio::test]
+async fn a_proxy_that_refuses_connections_is_named() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = listener.local_addr().unwrap();
+    drop(listener);
+    let base = "https://license.example.test";
+    let env = move |name: &str| (name == "HTTPS_PROXY").then(|| format!("http://{proxy_addr}"));
+    let proxy = select_proxy(base, &env);
+    let report = check_via(&ClientConfig::new(base), proxy, OffsetDateTime::now_utc).await;
+    let connect = step(&report, StepKind::Connect);
+    assert_eq!(connect.status, StepStatus::Failed, "{report:#?}");
+    assert!(
+        connect.target.contains(&proxy_addr.to_string()),
+        "{connect:?}"
+    );
+    let said = format!(
+        "{} {}",
+        connect.detail,
+        connect.advice.clone().unwrap_or_default()
+    );
+    assert!(
+        said.contains("HTTPS_PROXY") || said.contains("proxy"),
+        "{said}"
+    );
+    assert_eq!(step(&report, StepKind::Tls).status, StepStatus::Skipped);
+}
