@@ -71,6 +71,7 @@ async fn settings_are_checked_applied_and_kept_across_a_restart() -> Result<()> 
             t.contains("Settings saved")
         })
         .await?;
+        // Written by tauri-plugin-autostart (XDG autostart on Linux).
         let entry = std::fs::read_to_string(&autostart)
             .with_context(|| format!("read {}", autostart.display()))?;
         ensure!(

@@ -132,6 +132,11 @@ pub fn run() {
             tray::show_main(app)
         }))
         .plugin(tauri_plugin_opener::init())
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .app_name(settings::AUTOSTART_NAME)
+                .build(),
+        )
         .setup(|app| {
             start_licensing(app.handle())?;
             let has_tray = match tray::build(app.handle()) {

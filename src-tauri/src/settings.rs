@@ -1,6 +1,7 @@
 //! The user's settings: how often to refresh (never less often than the
 //! server's policy asks), when to warn before the token expires, and whether
-//! to start at login. Validation is pure; the autostart entry is the only I/O.
+//! to start at login. Validation is pure; start at login is the autostart
+//! plugin's (see `commands::settings`).
 
 use license_core::Policy;
 use serde::{Deserialize, Serialize};
@@ -73,46 +74,24 @@ impl Settings {
     }
 }
 
-/// The XDG autostart entry that starts the console at login (Linux desktops).
-pub fn autostart_file() -> Option<std::path::PathBuf> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
-        })?;
-    Some(config.join("autostart").join("license-console.desktop"))
-}
+/// The name of the start-at-login entry (tauri-plugin-autostart): on Linux
+/// the XDG autostart file `~/.config/autostart/license-console.desktop`, on
+/// Windows a `Run` registry value, on macOS a launch agent.
+pub const AUTOSTART_NAME: &str = "license-console";
 
-/// Creates or removes the autostart entry for `exe`.
-pub fn set_start_at_login(enabled: bool, exe: &std::path::Path) -> Result<(), CommandError> {
-    let Some(path) = autostart_file() else {
-        return Err(CommandError::new(
-            ErrorCode::Unsupported,
-            "No home folder to write the autostart entry to.",
-        ));
-    };
-    let io = |e: std::io::Error| {
-        CommandError::new(
-            ErrorCode::Storage,
-            format!("Cannot change {}: {e}", path.display()),
-        )
-    };
-    if enabled {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let entry = format!(
-            "[Desktop Entry]\nType=Application\nName=License Console\nComment=Keeps the license of this server verified\nExec=\"{}\"\nIcon=license-console\nX-GNOME-Autostart-enabled=true\nTerminal=false\n",
-            exe.display()
-        );
-        std::fs::write(&path, entry).map_err(io)
-    } else {
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(e)),
-        }
+/// Where the start-at-login entry is on Linux (the plugin writes it under
+/// the home folder's `.config`, whatever `XDG_CONFIG_HOME` says), shown in
+/// Settings; `None` elsewhere or without a home folder.
+pub fn autostart_file() -> Option<std::path::PathBuf> {
+    if !cfg!(target_os = "linux") {
+        return None;
     }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
+    Some(
+        home.join(".config")
+            .join("autostart")
+            .join(format!("{AUTOSTART_NAME}.desktop")),
+    )
 }
 
 #[cfg(test)]
@@ -161,20 +140,5 @@ mod tests {
             };
             assert!(s.validate(&Policy::default()).is_err());
         }
-    }
-
-    #[test]
-    fn start_at_login_writes_and_removes_the_autostart_entry() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // Only this test reads XDG_CONFIG_HOME in this process.
-        std::env::set_var("XDG_CONFIG_HOME", dir.path());
-        let exe = std::path::Path::new("/opt/license-console/license-console");
-        set_start_at_login(true, exe).expect("enable");
-        let path = dir.path().join("autostart/license-console.desktop");
-        let text = std::fs::read_to_string(&path).expect("entry written");
-        assert!(text.contains("Exec=\"/opt/license-console/license-console\""));
-        set_start_at_login(false, exe).expect("disable");
-        assert!(!path.exists());
-        set_start_at_login(false, exe).expect("disabling twice is fine");
     }
 }

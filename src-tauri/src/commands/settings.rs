@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tauri::State;
+use tauri::{AppHandle, Manager, Runtime, State};
+use tauri_plugin_autostart::AutoLaunchManager;
 
 use crate::error::{CommandError, ErrorCode};
 use crate::licensing::Licensing;
@@ -58,20 +59,38 @@ pub async fn get_settings(
 /// Saves the settings (validated against the server's policy) and applies
 /// start at login.
 #[tauri::command]
-pub async fn save_settings(
+pub async fn save_settings<R: Runtime>(
+    app: AppHandle<R>,
     licensing: State<'_, Arc<Licensing>>,
     settings: Settings,
 ) -> Result<LicenseView, CommandError> {
     let (previous, policy) = licensing.settings().await;
     settings.validate(&policy)?;
     if previous.start_at_login != settings.start_at_login {
-        let exe = std::env::current_exe().map_err(|e| {
-            CommandError::new(
-                ErrorCode::Storage,
-                format!("Cannot find the console's program file: {e}"),
-            )
-        })?;
-        settings::set_start_at_login(settings.start_at_login, &exe)?;
+        set_start_at_login(&app, settings.start_at_login)?;
     }
     licensing.save_settings(settings).await
+}
+
+/// Adds or removes the start-at-login entry through tauri-plugin-autostart
+/// (XDG autostart on Linux, the `Run` key on Windows, a launch agent on
+/// macOS).
+fn set_start_at_login<R: Runtime>(app: &AppHandle<R>, enabled: bool) -> Result<(), CommandError> {
+    let Some(launcher) = app.try_state::<AutoLaunchManager>() else {
+        return Err(CommandError::new(
+            ErrorCode::Unsupported,
+            "Start at login is not available in this build.",
+        ));
+    };
+    let changed = match enabled {
+        true => launcher.enable(),
+        false if launcher.is_enabled().unwrap_or(true) => launcher.disable(),
+        false => Ok(()),
+    };
+    changed.map_err(|e| {
+        CommandError::new(
+            ErrorCode::Storage,
+            format!("Cannot change start at login: {e}"),
+        )
+    })
 }
