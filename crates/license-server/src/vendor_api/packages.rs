@@ -211,19 +211,46 @@ pub async fn create(
     let totals = totals(&new.totals)?;
     let id = state.db.create_package(org.id, &name, from, until).await?;
     let detail = format!("created license package \"{name}\": {}", describe(&totals));
-    let entry = writer.entry(&state, Some(org.id), "package.created", detail);
     let update = PackageUpdate {
         name: &name,
         status: PackageStatus::Active,
         valid_from: from,
         valid_until: until,
     };
+    let written = Written {
+        org_id: org.id,
+        action: "package.created",
+        detail,
+    };
+    let view = write(&state, &writer, id, &update, &totals, written).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// What a package write tells the audit log.
+struct Written {
+    org_id: i64,
+    action: &'static str,
+    detail: String,
+}
+
+/// Writes package `id` (its fields and totals) with the audit entry of
+/// `written` in one transaction, drops the license caches, and answers the
+/// package as it is now.
+async fn write(
+    state: &AppState,
+    writer: &Writer,
+    id: i64,
+    update: &PackageUpdate<'_>,
+    totals: &[(LicenseKind, i64)],
+    written: Written,
+) -> ApiResult<PackageView> {
+    let entry = writer.entry(state, Some(written.org_id), written.action, written.detail);
     state
         .db
-        .update_package(id, &update, &totals, &entry.get())
+        .update_package(id, update, totals, &entry.get())
         .await?;
     state.cache.account_changed();
-    Ok((StatusCode::CREATED, Json(view(&state, id).await?.1)))
+    Ok(view(state, id).await?.1)
 }
 
 fn describe(totals: &[(LicenseKind, i64)]) -> String {
@@ -282,19 +309,20 @@ pub async fn update(
         if totals.is_empty() { "" } else { ", " },
         describe(&totals)
     );
-    let entry = writer.entry(&state, Some(p.org_id), "package.updated", detail);
     let update = PackageUpdate {
         name: &name,
         status,
         valid_from: from,
         valid_until: until,
     };
-    state
-        .db
-        .update_package(id, &update, &totals, &entry.get())
-        .await?;
-    state.cache.account_changed();
-    Ok(Json(view(&state, id).await?.1))
+    let written = Written {
+        org_id: p.org_id,
+        action: "package.updated",
+        detail,
+    };
+    Ok(Json(
+        write(&state, &writer, id, &update, &totals, written).await?,
+    ))
 }
 
 /// Renews a license package for a year from the later of today and its
