@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use ts_rs::TS;
 
 use crate::commands::app::AppInfo;
+use crate::commands::connection::{
+    ConnectionProxy, ConnectionReportView, ConnectionRule, ConnectionStepKind, ConnectionStepRow,
+    ConnectionStepStatus, ConnectionTls,
+};
 use crate::commands::settings::SettingsView;
 use crate::error::{CommandError, ErrorCode};
 use crate::licensing::AuthorizationView;
@@ -51,6 +55,13 @@ fn the_committed_dto_bindings_are_what_the_rust_types_generate() {
         AppInfo,
         AuthorizationView,
         CommandError,
+        ConnectionProxy,
+        ConnectionReportView,
+        ConnectionRule,
+        ConnectionStepKind,
+        ConnectionStepRow,
+        ConnectionStepStatus,
+        ConnectionTls,
         ErrorCode,
         LicenseRow,
         LicenseStatusCode,

@@ -628,7 +628,7 @@ fn invalid_url(config: &ClientConfig, message: &str) -> Report {
         StepStatus::Failed,
         message.to_owned(),
     )
-    .advise("Correct the license server URL in Settings.".to_owned());
+    .advise("Correct the license server URL.".to_owned());
     Report {
         server_url: clean(&config.server_url),
         host: String::new(),
@@ -1109,9 +1109,10 @@ fn tls_step(
                  traffic."
             ),
             format!(
-                "Ask the network team for the CA certificate of \"{issuer}\" (PEM) and add it in \
-                 Settings as the extra CA certificate, or ask for an exception so that {host} is \
-                 not inspected."
+                "Ask the network team for the CA certificate of \"{issuer}\" (PEM) and add it as \
+                 the extra CA certificate (the console: start it with \
+                 LICENSE_CONSOLE_EXTRA_CA=/path/to/ca.pem), or ask for an exception so that \
+                 {host} is not inspected."
             ),
         ),
         TlsFailure::Expired => failed(
@@ -1143,9 +1144,8 @@ fn tls_step(
             "Ask the license server's administrator to check its certificate.".to_owned(),
         ),
         TlsFailure::BadExtraCa(why) => failed(
-            format!("The extra CA certificate from the settings cannot be read ({why})."),
-            "Replace it in Settings with a PEM file starting with -----BEGIN CERTIFICATE-----."
-                .to_owned(),
+            format!("The extra CA certificate cannot be read ({why})."),
+            "Use a PEM file starting with -----BEGIN CERTIFICATE-----.".to_owned(),
         ),
         TlsFailure::Handshake(why) => failed(
             format!("No secure connection could be set up with {target} ({why})."),
@@ -1720,7 +1720,7 @@ mod tests {
         assert!(s.detail.contains("inspects HTTPS"), "{}", s.detail);
         let advice = s.advice.unwrap();
         assert!(
-            advice.contains("CN=Corp Inspection CA") && advice.contains("Settings"),
+            advice.contains("CN=Corp Inspection CA") && advice.contains("LICENSE_CONSOLE_EXTRA_CA"),
             "{advice}"
         );
 

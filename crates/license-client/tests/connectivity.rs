@@ -245,7 +245,7 @@ async fn a_private_ca_is_probable_inspection_until_it_is_added() {
     assert_eq!(tls.status, StepStatus::Failed, "{report:#?}");
     let advice = tls.advice.as_deref().unwrap();
     assert!(
-        advice.contains(CA_NAME) && advice.contains("add it in Settings"),
+        advice.contains(CA_NAME) && advice.contains("add it as the extra CA certificate"),
         "{advice}"
     );
     let info = report.tls.as_ref().expect("the certificate was seen");
@@ -259,7 +259,7 @@ async fn a_private_ca_is_probable_inspection_until_it_is_added() {
         StepStatus::Skipped
     );
     assert!(
-        summary(&report).contains("add it in Settings"),
+        summary(&report).contains("add it as the extra CA certificate"),
         "{}",
         summary(&report)
     );

@@ -22,6 +22,7 @@ macro_rules! console_commands {
             license::remove_license(force: bool) -> LicenseView;
             settings::get_settings() -> SettingsView;
             settings::save_settings(settings: Settings) -> LicenseView;
+            connection::test_connection(server_url: Option<String>) -> ConnectionReportView;
         }
     };
 }

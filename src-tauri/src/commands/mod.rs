@@ -2,6 +2,7 @@
 //! error. Which commands exist is said once, in `list.rs`.
 
 pub mod app;
+pub mod connection;
 pub mod license;
 #[cfg(any(debug_assertions, feature = "perf-probe"))]
 pub mod probe;

@@ -11,7 +11,7 @@ mod refresh;
 
 use std::sync::Arc;
 
-use license_client::{ClientConfig, DpopKey, LicenseClient};
+use license_client::{connectivity, ClientConfig, DpopKey, LicenseClient};
 use license_core::token::{verify, Expectation, VerifyError};
 use license_core::{
     notices_due, state_tampered_notice, AccountClaims, JwkSet, LicenseState, Notice, Policy,
@@ -97,9 +97,20 @@ pub fn new_client(
     clock: Arc<dyn Clock>,
     dpop_key: Option<DpopKey>,
 ) -> Result<LicenseClient, CommandError> {
-    let mut config = ClientConfig::new(url.to_string());
+    let mut config = client_config(url)?;
     config.dpop_key = dpop_key;
-    if let Some(path) = std::env::var_os("LICENSE_CONSOLE_EXTRA_CA") {
+    Ok(LicenseClient::with_clock(config, clock)?)
+}
+
+/// The environment variable naming the extra CA certificate (PEM file).
+pub const EXTRA_CA_VAR: &str = "LICENSE_CONSOLE_EXTRA_CA";
+
+/// The configuration of every client of `url` (without the install's key):
+/// what [`new_client`] and the connectivity check both use, so the check
+/// trusts exactly what the console trusts.
+pub fn client_config(url: &str) -> Result<ClientConfig, CommandError> {
+    let mut config = ClientConfig::new(url.to_string());
+    if let Some(path) = std::env::var_os(EXTRA_CA_VAR) {
         let pem = std::fs::read(&path).map_err(|e| {
             CommandError::new(
                 ErrorCode::InvalidInput,
@@ -111,7 +122,7 @@ pub fn new_client(
         })?;
         config.extra_ca_pem = Some(pem);
     }
-    Ok(LicenseClient::with_clock(config, clock)?)
+    Ok(config)
 }
 
 fn vault_error(err: VaultError) -> CommandError {
@@ -318,6 +329,30 @@ impl Licensing {
         );
         view.state_integrity = inner.integrity;
         view
+    }
+
+    /// The connectivity check of `server_url` as typed (the Not licensed
+    /// screen tests a URL before anything is saved) or, without one, of the
+    /// configured server, with the console's own client configuration.
+    pub async fn check_connection(
+        &self,
+        server_url: Option<&str>,
+    ) -> Result<connectivity::Report, CommandError> {
+        let url = match server_url {
+            Some(typed) => normalize_server_url(typed)?,
+            None => {
+                let configured = self.inner.lock().await.persisted.server_url.clone();
+                configured.ok_or_else(|| {
+                    CommandError::new(
+                        ErrorCode::InvalidInput,
+                        "No license server is set yet: enter its URL, then test the connection.",
+                    )
+                })?
+            }
+        };
+        let config = client_config(&url)?;
+        let clock = Arc::clone(&self.clock);
+        Ok(connectivity::check(&config, move || clock.now()).await)
     }
 
     /// The settings and the server's policy they are checked against.

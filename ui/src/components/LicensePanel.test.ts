@@ -2,7 +2,7 @@ import { fireEvent, render, screen } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it, vi } from "vitest";
 import LicensePanel from "./LicensePanel.svelte";
-import { licensedView } from "../test/fixtures";
+import { connectionReport, licensedView } from "../test/fixtures";
 
 describe("LicensePanel", () => {
   it("shows every field of the license account and each license with its assignments", () => {
@@ -58,6 +58,49 @@ describe("LicensePanel", () => {
     await fireEvent.click(screen.getByTestId("refresh"));
     const alert = await screen.findByTestId("error");
     expect(alert).toHaveAttribute("data-code", "offline");
+  });
+
+  it("a Refresh that cannot reach the server runs Test connection once by itself", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      if (cmd === "refresh_license") throw { code: "timeout", message: "The license server did not answer in time." };
+      if (cmd === "test_connection") return connectionReport();
+      return null;
+    });
+    render(LicensePanel, { view: licensedView(), onChange: () => {} });
+    expect(calls.filter((c) => c === "test_connection")).toHaveLength(0);
+    await fireEvent.click(screen.getByTestId("refresh"));
+    expect(await screen.findByTestId("connection-summary")).toHaveTextContent("Connection failed");
+    expect(calls.filter((c) => c === "test_connection")).toHaveLength(1);
+  });
+
+  it("a Refresh refused for another reason does not test the connection", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      if (cmd === "refresh_license") throw { code: "revoked", message: "The server no longer accepts this device." };
+      return null;
+    });
+    render(LicensePanel, { view: licensedView(), onChange: () => {} });
+    await fireEvent.click(screen.getByTestId("refresh"));
+    await screen.findByTestId("error");
+    expect(calls).not.toContain("test_connection");
+    expect(screen.getByTestId("test-connection")).toBeEnabled();
+  });
+
+  it("background refreshes failing (the grace period runs) test the connection once", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      return cmd === "test_connection" ? connectionReport() : null;
+    });
+    const view = licensedView({ verification: "grace_period", graceLeftSecs: 3600 });
+    const { rerender } = render(LicensePanel, { view, onChange: () => {} });
+    await screen.findByTestId("connection-summary");
+    // Another failed background refresh: a new view, no new check.
+    await rerender({ view: { ...view, graceLeftSecs: 3000 }, onChange: () => {} });
+    expect(calls.filter((c) => c === "test_connection")).toHaveLength(1);
   });
 
   it("counts the grace period down live to last verification + grace", async () => {

@@ -3,7 +3,7 @@ import { emit } from "@tauri-apps/api/event";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it, vi } from "vitest";
 import NotLicensed from "./NotLicensed.svelte";
-import { licensedView } from "../test/fixtures";
+import { connectionReport, licensedView } from "../test/fixtures";
 
 const auth = {
   userCode: "BCDF-GHJK",
@@ -53,6 +53,35 @@ describe("NotLicensed", () => {
     expect(alert).toHaveTextContent("Cannot reach the license server.");
     expect(alert).toHaveTextContent("address and port");
     expect(screen.queryByTestId("user-code")).toBeNull();
+  });
+
+  it("Test connection checks the URL as typed, before anything is saved", async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      return cmd === "test_connection" ? connectionReport() : null;
+    }, { shouldMockEvents: true });
+    render(NotLicensed, { initialServerUrl: "", onLicensed: () => {} });
+    await fireEvent.input(screen.getByTestId("server-url"), { target: { value: "https://licenses.example.com" } });
+    await fireEvent.click(screen.getByTestId("test-connection"));
+    expect(await screen.findAllByTestId("connection-step")).toHaveLength(6);
+    expect(calls.filter(([c]) => c === "test_connection").map(([, a]) => a)).toEqual([
+      { serverUrl: "https://licenses.example.com" },
+    ]);
+    expect(calls.map(([c]) => c)).not.toContain("start_authorization");
+  });
+
+  it("Next that cannot reach the server tests the connection by itself", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      if (cmd === "start_authorization") throw { code: "offline", message: "Cannot reach the license server." };
+      return cmd === "test_connection" ? connectionReport() : null;
+    }, { shouldMockEvents: true });
+    render(NotLicensed, { initialServerUrl: "https://licenses.example.com", onLicensed: () => {} });
+    await fireEvent.click(screen.getByTestId("next"));
+    expect(await screen.findByTestId("connection-summary")).toHaveTextContent("Connection failed");
+    expect(calls.filter((c) => c === "test_connection")).toHaveLength(1);
   });
 
   it("Complete Authorization before the admin approved says so; after, hands over the license", async () => {

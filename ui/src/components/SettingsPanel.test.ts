@@ -2,6 +2,7 @@ import { fireEvent, render, screen } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it, vi } from "vitest";
 import SettingsPanel from "./SettingsPanel.svelte";
+import { connectionReport } from "../test/fixtures";
 
 const loaded = {
   settings: { refreshIntervalHours: null, tokenWarningHours: null, startAtLogin: false },
@@ -48,5 +49,17 @@ describe("SettingsPanel", () => {
     await fireEvent.input(await screen.findByTestId("settings-warnings"), { target: { value: "48, 2" } });
     await fireEvent.click(screen.getByTestId("settings-save"));
     expect(await screen.findByTestId("error")).toHaveTextContent("between 1 and 24 hours");
+  });
+  it("tests the connection to the configured server", async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "get_settings") return loaded;
+      return cmd === "test_connection" ? connectionReport() : null;
+    });
+    render(SettingsPanel, { onClose: () => {} });
+    await fireEvent.click(await screen.findByTestId("test-connection"));
+    expect(await screen.findByTestId("connection-rule")).toHaveTextContent("Component | Port | IP address");
+    expect(calls.find(([c]) => c === "test_connection")?.[1]).toEqual({ serverUrl: null });
   });
 });

@@ -8,6 +8,9 @@ import type { AppInfo } from "./bindings/AppInfo";
 import type { AuthorizationView } from "./bindings/AuthorizationView";
 import type { CommandError } from "./bindings/CommandError";
 import type { CommandName, Commands } from "./bindings/Commands";
+import type { ConnectionReportView } from "./bindings/ConnectionReportView";
+import type { ConnectionStepRow } from "./bindings/ConnectionStepRow";
+import type { ConnectionStepStatus } from "./bindings/ConnectionStepStatus";
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { LicenseRow } from "./bindings/LicenseRow";
 import type { LicenseStatusCode } from "./bindings/LicenseStatusCode";
@@ -22,6 +25,9 @@ export type {
   AppInfo,
   AuthorizationView,
   CommandError,
+  ConnectionReportView,
+  ConnectionStepRow,
+  ConnectionStepStatus,
   ErrorCode,
   LicenseRow,
   LicenseStatusCode,
@@ -63,6 +69,8 @@ export const refreshLicense = () => call("refresh_license");
 export const removeLicense = (force: boolean) => call("remove_license", { force });
 export const getSettings = () => call("get_settings");
 export const saveSettings = (settings: Settings) => call("save_settings", { settings });
+/** Test connection: to `serverUrl` as typed, or (null) to the configured server. */
+export const testConnection = (serverUrl: string | null = null) => call("test_connection", { serverUrl });
 
 export function onLicenseChanged(handler: (view: LicenseView) => void): Promise<UnlistenFn> {
   return listen<LicenseView>("license-changed", (event) => handler(event.payload));

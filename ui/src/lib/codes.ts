@@ -2,6 +2,7 @@
 // generated unions: a code added on the Rust side fails `npm run check`
 // until it has its row here. Components look codes up here and never
 // compare them with string literals; labels come from Rust.
+import type { ConnectionStepStatus } from "./bindings/ConnectionStepStatus";
 import type { ErrorCode } from "./bindings/ErrorCode";
 import type { LicenseStatusCode } from "./bindings/LicenseStatusCode";
 import type { PackageStatusCode } from "./bindings/PackageStatusCode";
@@ -118,4 +119,20 @@ export const stateIntegrityNotice: Record<StateIntegrity, string | null> = {
     "The console's state file was replaced by an older copy (a backup or a snapshot). Nothing in it was used: the panel shows what the license server signed. Choose Refresh to verify now.",
   deleted:
     "The console's state file was deleted. The license is kept in the system keychain; choose Refresh to verify it with the license server.",
+};
+
+/** A connectivity step's status in words and its badge class: never colour alone. */
+export const stepStatus: Record<ConnectionStepStatus, { text: string; badgeClass: string }> = {
+  ok: { text: "OK", badgeClass: "ok" },
+  warning: { text: "Warning", badgeClass: "warn" },
+  failed: { text: "Failed", badgeClass: "bad" },
+  skipped: { text: "Skipped", badgeClass: "skip" },
+};
+
+/** The alert class of the connectivity check's summary line, by its outcome. */
+export const connectionOutcomeAlert: Record<ConnectionStepStatus, string> = {
+  ok: "alert ok",
+  warning: "alert warn",
+  failed: "alert",
+  skipped: "alert warn",
 };

@@ -1,4 +1,4 @@
-import type { LicenseView } from "../lib/api";
+import type { ConnectionReportView, LicenseView } from "../lib/api";
 
 export function unlicensedView(overrides: Partial<LicenseView> = {}): LicenseView {
   return {
@@ -69,4 +69,88 @@ export function licensedView(overrides: Partial<LicenseView> = {}): LicenseView 
     ],
     ...overrides,
   });
+}
+
+export const connectionRuleText =
+  "Component | Port | IP address\nlicenses.example.com | 443 (HTTPS) | 203.0.113.7\nlicenses.example.com | 443 (HTTPS) | 203.0.113.8\n";
+
+/** A Test connection report: one of two addresses is blocked. */
+export function connectionReport(overrides: Partial<ConnectionReportView> = {}): ConnectionReportView {
+  return {
+    serverUrl: "https://licenses.example.com",
+    host: "licenses.example.com",
+    port: 443,
+    scheme: "https",
+    outcome: "failed",
+    summary: "Connection failed (203.0.113.8:443): ask the network team for a firewall rule.",
+    proxy: null,
+    steps: [
+      {
+        kind: "resolve",
+        label: "Name resolution",
+        target: "licenses.example.com",
+        port: "443 (HTTPS)",
+        ips: ["203.0.113.7", "203.0.113.8"],
+        status: "ok",
+        detail: "licenses.example.com resolves to 203.0.113.7, 203.0.113.8.",
+        advice: null,
+      },
+      {
+        kind: "connect",
+        label: "Connection",
+        target: "203.0.113.7:443",
+        port: "443 (HTTPS)",
+        ips: ["203.0.113.7"],
+        status: "ok",
+        detail: "Connected in 12 ms.",
+        advice: null,
+      },
+      {
+        kind: "connect",
+        label: "Connection",
+        target: "203.0.113.8:443",
+        port: "443 (HTTPS)",
+        ips: ["203.0.113.8"],
+        status: "failed",
+        detail: "No answer within 5 s: a firewall probably drops the connection to 203.0.113.8:443.",
+        advice: "Ask the network team for a firewall rule allowing TCP from this computer to 203.0.113.8:443.",
+      },
+      {
+        kind: "tls",
+        label: "Secure connection (TLS)",
+        target: "licenses.example.com:443",
+        port: "443 (HTTPS)",
+        ips: [],
+        status: "ok",
+        detail: "Trusted certificate.",
+        advice: null,
+      },
+      {
+        kind: "metadata",
+        label: "License server answer",
+        target: "https://licenses.example.com/.well-known/oauth-authorization-server",
+        port: "443 (HTTPS)",
+        ips: [],
+        status: "ok",
+        detail: "The license server answered.",
+        advice: null,
+      },
+      {
+        kind: "clock",
+        label: "Clock",
+        target: "Date header",
+        port: null,
+        ips: [],
+        status: "skipped",
+        detail: "Not measured.",
+        advice: null,
+      },
+    ],
+    addresses: ["203.0.113.7", "203.0.113.8"],
+    clockOffsetSecs: null,
+    tls: null,
+    rule: { host: "licenses.example.com", port: 443, ips: ["203.0.113.7", "203.0.113.8"], proxyException: null },
+    ruleText: connectionRuleText,
+    ...overrides,
+  };
 }
