@@ -51,10 +51,7 @@ async fn show(
     session: &Session,
     created: Option<(String, String)>,
 ) -> PageResult {
-    let org = match session.org_id {
-        Some(id) => state.db.org(id).await?,
-        None => None,
-    };
+    let org = session.current_org(state).await?;
     let tokens = state.db.api_tokens().await?;
     Ok(render(&ApiTokensPage {
         l: Layout::of(session, org.as_ref(), "api-tokens"),

@@ -70,10 +70,7 @@ pub(super) async fn page(
     State(state): State<AppState>,
     Permitted { session, .. }: Permitted<ManageKeys>,
 ) -> PageResult {
-    let org = match session.org_id {
-        Some(id) => state.db.org(id).await?,
-        None => None,
-    };
+    let org = session.current_org(&state).await?;
     let ring = state.keys.ring();
     let mut rows = state.db.keys().await?;
     rows.reverse();
@@ -151,10 +148,7 @@ pub(super) async fn confirm_withdraw(
         .into_iter()
         .find(|r| r.kid == kid && r.withdrawn_at.is_none())
         .ok_or(Error::NotFound)?;
-    let org = match session.org_id {
-        Some(id) => state.db.org(id).await?,
-        None => None,
-    };
+    let org = session.current_org(&state).await?;
     Ok(render(&WithdrawPage {
         l: Layout::of(&session, org.as_ref(), "keys"),
         key: KeyView::of(row, &state.keys.ring()),

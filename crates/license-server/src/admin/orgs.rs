@@ -28,10 +28,7 @@ pub(super) async fn page(
     Query(q): Query<NextQuery>,
 ) -> PageResult {
     let orgs = state.db.user_orgs(session.user_id, session.role).await?;
-    let current = match session.org_id {
-        Some(id) => state.db.org(id).await?,
-        None => None,
-    };
+    let current = session.current_org(&state).await?;
     let page = OrgsPage {
         l: Layout::of(&session, current.as_ref(), ""),
         orgs: orgs.into_iter().map(|o| (o.id, o.name)).collect(),

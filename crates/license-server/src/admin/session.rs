@@ -139,6 +139,15 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// The organization the session works in, if one is chosen (for the
+    /// layout of pages outside any organization).
+    pub(super) async fn current_org(&self, state: &AppState) -> Result<Option<Org>, Error> {
+        match self.org_id {
+            Some(id) => Ok(state.db.org(id).await?),
+            None => Ok(None),
+        }
+    }
+
     /// Whether the signed-in user's role allows `action`.
     pub(super) fn may(&self, action: Action) -> bool {
         self.role.may(action)
