@@ -33,30 +33,60 @@ pub(super) struct TokenResponse {
     refresh_token: String,
 }
 
+/// The grant types the token endpoint knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    DeviceCode,
+    RefreshToken,
+}
+
+impl Grant {
+    /// The form's grant type; `unsupported_grant_type` for any other.
+    fn of(form: &TokenForm) -> Result<Grant> {
+        match required(&form.grant_type, "grant_type")? {
+            DEVICE_CODE_GRANT => Ok(Grant::DeviceCode),
+            REFRESH_TOKEN_GRANT => Ok(Grant::RefreshToken),
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                Err(Error::UnsupportedGrantType(format!(
+                    "unsupported grant_type {shown:?}"
+                )))
+            }
+        }
+    }
+
+    /// How the metrics name it.
+    fn label(self) -> &'static str {
+        match self {
+            Grant::DeviceCode => "device_code",
+            Grant::RefreshToken => "refresh_token",
+        }
+    }
+}
+
 pub(super) async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response> {
-    let grant = match form.grant_type.as_deref() {
-        Some(DEVICE_CODE_GRANT) => "device_code",
-        Some(REFRESH_TOKEN_GRANT) => "refresh_token",
-        _ => "unsupported",
+    let (label, answer) = match Grant::of(&form) {
+        Ok(grant) => (
+            grant.label(),
+            grant_tokens(&state, &headers, &form, grant).await,
+        ),
+        Err(e) => ("unsupported", Err(e)),
     };
-    let answer = grant_tokens(&state, &headers, &form).await;
     let outcome = answer.as_ref().map_or_else(Error::code, |_| "issued");
-    crate::metrics::global().grant(grant, outcome);
+    crate::metrics::global().grant(label, outcome);
     answer
 }
 
-async fn grant_tokens(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<Response> {
-    let grant = required(&form.grant_type, "grant_type")?;
-    if grant != DEVICE_CODE_GRANT && grant != REFRESH_TOKEN_GRANT {
-        let shown: String = grant.chars().take(64).collect();
-        return Err(Error::UnsupportedGrantType(format!(
-            "unsupported grant_type {shown:?}"
-        )));
-    }
+async fn grant_tokens(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+    grant: Grant,
+) -> Result<Response> {
     let now = state.now();
     let proof = state.dpop.check(
         &state.config,
@@ -69,10 +99,9 @@ async fn grant_tokens(state: &AppState, headers: &HeaderMap, form: &TokenForm) -
         },
         now,
     )?;
-    let response = if grant == DEVICE_CODE_GRANT {
-        device_code_grant(state, form, proof.as_ref()).await?
-    } else {
-        refresh_grant(state, form, proof.as_ref()).await?
+    let response = match grant {
+        Grant::DeviceCode => device_code_grant(state, form, proof.as_ref()).await?,
+        Grant::RefreshToken => refresh_grant(state, form, proof.as_ref()).await?,
     };
     let mut response = no_store(response);
     if state.config.dpop_nonce {
