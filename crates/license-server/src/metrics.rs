@@ -17,7 +17,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -89,12 +89,18 @@ pub enum CacheKind {
     Accounts,
 }
 
+/// What one route template saw.
+#[derive(Default)]
+struct RouteStats {
+    /// (method, status) → requests.
+    requests: BTreeMap<(&'static str, u16), u64>,
+    latency: Histogram,
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    /// (route, method, status) → requests.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    /// route → latency.
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// route template → its requests and latency.
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     /// (grant type, outcome) → grants.
     grants: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// batch writer → batch sizes.
@@ -110,12 +116,17 @@ pub fn global() -> &'static Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, route: &str, method: &str, status: u16, latency: Duration) {
-        let key = (route.to_owned(), method.to_owned(), status);
-        *lock(&self.requests).entry(key).or_default() += 1;
-        lock(&self.latency)
-            .entry(route.to_owned())
-            .or_default()
+    /// One answered request: one lock, and an allocation only the first
+    /// time a route is seen.
+    pub fn request(&self, route: &str, method: &'static str, status: u16, latency: Duration) {
+        let mut routes = lock(&self.routes);
+        let stats = match routes.get_mut(route) {
+            Some(stats) => stats,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        *stats.requests.entry((method, status)).or_default() += 1;
+        stats
+            .latency
             .observe(&LATENCY_BUCKETS, latency.as_secs_f64());
     }
 
@@ -150,18 +161,20 @@ impl Metrics {
         let mut out = String::new();
         out += "# HELP license_server_http_requests_total HTTP requests by route template, method and status.\n";
         out += "# TYPE license_server_http_requests_total counter\n";
-        for ((route, method, status), n) in lock(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "license_server_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-                escape(route),
-                escape(method)
-            );
+        let routes = lock(&self.routes);
+        for (route, stats) in routes.iter() {
+            for ((method, status), n) in &stats.requests {
+                let _ = writeln!(
+                    out,
+                    "license_server_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                    escape(route),
+                );
+            }
         }
         out += "# HELP license_server_http_request_duration_seconds Time to answer, by route template.\n";
         out += "# TYPE license_server_http_request_duration_seconds histogram\n";
-        for (route, h) in lock(&self.latency).iter() {
-            h.render(
+        for (route, stats) in routes.iter() {
+            stats.latency.render(
                 &mut out,
                 "license_server_http_request_duration_seconds",
                 &format!("route=\"{}\"", escape(route)),
@@ -235,21 +248,23 @@ fn escape(value: &str) -> String {
 /// Records every request of the public app: route template, method, status
 /// and latency.
 pub async fn record(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().as_str().to_owned();
-    let method = match method.as_str() {
-        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
-        _ => "other".to_owned(),
+    // A cheap clone (the template is shared), kept across the handler.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     };
     let started = Instant::now();
     let response = next.run(request).await;
     global().request(
-        &route,
-        &method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
         response.status().as_u16(),
         started.elapsed(),
     );
