@@ -2,18 +2,13 @@
 //! `keys rotate-successor`, `init`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_license-server");
 
-struct Server(Child);
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{device_authorization_at, Spawned};
 
 #[tokio::test]
 async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
@@ -32,7 +27,7 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
+    let server = Spawned(child);
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().unwrap().unwrap();
     let base = first
@@ -67,15 +62,7 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
         .await
         .unwrap();
     assert_eq!(meta["issuer"], base, "issuer defaults to the bound address");
-    let auth: serde_json::Value = http
-        .post(format!("{base}/oauth/device_authorization"))
-        .form(&[("client_id", "license-console")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth = device_authorization_at(&base).await;
     let user_code = auth["user_code"].as_str().unwrap();
 
     let unknown = Command::new(BIN)
@@ -139,15 +126,7 @@ async fn demo_serves_on_a_free_port_and_cli_authorizes_devices() {
     assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
 
     // --register: a device the organization does not have yet.
-    let auth: serde_json::Value = http
-        .post(format!("{base}/oauth/device_authorization"))
-        .form(&[("client_id", "license-console")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth = device_authorization_at(&base).await;
     let registered = Command::new(BIN)
         .args(["device", "authorize", "--db", db.to_str().unwrap()])
         .args(["--org", "Demo Store", "--device", "Store 009 POS Server"])

@@ -2,22 +2,17 @@
 //! address of their own, JSON logs, health checks, backups.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_license-server");
 
-struct Server(Child);
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{device_authorization_at, Spawned};
 
 /// `demo` with metrics on a free port and JSON logs: the public base URL,
 /// the metrics URL, and the server.
-fn start_demo(db: &std::path::Path) -> (String, String, Server) {
+fn start_demo(db: &std::path::Path) -> (String, String, Spawned) {
     let mut child = Command::new(BIN)
         .args(["--log-format", "json", "demo", "--db", db.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
@@ -40,7 +35,7 @@ fn start_demo(db: &std::path::Path) -> (String, String, Server) {
             break url.to_owned();
         }
     };
-    (base.expect("listening on"), metrics, Server(child))
+    (base.expect("listening on"), metrics, Spawned(child))
 }
 
 #[tokio::test]
@@ -64,15 +59,7 @@ async fn metrics_count_requests_grants_batches_and_caches_on_their_own_address()
         303
     );
     assert_eq!(get(format!("{base}/no/such/path")).await.status(), 404);
-    let auth: serde_json::Value = http
-        .post(format!("{base}/oauth/device_authorization"))
-        .form(&[("client_id", "license-console")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let auth = device_authorization_at(&base).await;
     let device_code = auth["device_code"].as_str().unwrap().to_owned();
     for grant in ["password", "urn:ietf:params:oauth:grant-type:device_code"] {
         http.post(format!("{base}/oauth/token"))
@@ -145,12 +132,7 @@ async fn backup_copies_a_live_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     let (base, _metrics, _server) = start_demo(&db);
-    let http = reqwest::Client::new();
-    http.post(format!("{base}/oauth/device_authorization"))
-        .form(&[("client_id", "license-console")])
-        .send()
-        .await
-        .unwrap();
+    device_authorization_at(&base).await;
     let copy = dir.path().join("backup.db");
     let out = Command::new(BIN)
         .args(["backup", "--db", db.to_str().unwrap()])

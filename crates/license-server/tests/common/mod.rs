@@ -200,19 +200,35 @@ pub struct DeviceAuthorization {
 }
 
 pub async fn start_device_authorization(server: &TestServer) -> DeviceAuthorization {
-    let r = api()
-        .post(server.url("/oauth/device_authorization"))
-        .form(&[("client_id", "license-console")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let json: serde_json::Value = r.json().await.unwrap();
+    let json = device_authorization_at(&server.base).await;
     DeviceAuthorization {
         device_code: json["device_code"].as_str().unwrap().to_owned(),
         user_code: json["user_code"].as_str().unwrap().to_owned(),
         interval: json["interval"].as_i64().unwrap(),
         json,
+    }
+}
+
+/// `POST /oauth/device_authorization` as the console, to the server at
+/// `base` (one in this process or a spawned binary): the 200 answer's body.
+pub async fn device_authorization_at(base: &str) -> serde_json::Value {
+    let r = api()
+        .post(format!("{base}/oauth/device_authorization"))
+        .form(&[("client_id", "license-console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// A spawned `license-server` process, killed when dropped.
+pub struct Spawned(pub std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
