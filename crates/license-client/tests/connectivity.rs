@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::tls::{metadata, tls_server, CA};
+
 use std::time::{Duration, SystemTime};
 
 use license_client::connectivity::{
@@ -17,9 +18,6 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-const CA: &[u8] = include_bytes!("fixtures/ca.pem");
-const CERT: &[u8] = include_bytes!("fixtures/server.pem");
-const KEY: &[u8] = include_bytes!("fixtures/server.key");
 const CA_NAME: &str = "CN=License Client Test Proxy CA";
 
 fn statuses(report: &Report) -> Vec<(StepKind, StepStatus)> {
@@ -32,17 +30,6 @@ fn step(report: &Report, kind: StepKind) -> &license_client::connectivity::Step 
         .iter()
         .find(|s| s.kind == kind)
         .unwrap_or_else(|| panic!("no {kind:?} step in {report:#?}"))
-}
-
-fn metadata_json(base: &str) -> String {
-    serde_json::json!({
-        "issuer": base,
-        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
-        "token_endpoint": format!("{base}/oauth/token"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "license_endpoint": format!("{base}/api/v1/license"),
-    })
-    .to_string()
 }
 
 #[tokio::test]
@@ -184,62 +171,9 @@ async fn an_invalid_url_is_reported_not_checked() {
     );
 }
 
-/// An HTTPS server for 127.0.0.1 with a certificate from the test CA (a
-/// TLS-inspecting proxy, say) that answers every request with metadata and
-/// a `Date`.
-fn tls_server() -> String {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::io::{Read, Write};
-
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let config = Arc::new(config);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    let body = metadata_json(&base);
-    std::thread::spawn(move || {
-        for socket in listener.incoming() {
-            let Ok(socket) = socket else { return };
-            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-            let mut tls = rustls::StreamOwned::new(conn, socket);
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match tls.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            if head.is_empty() {
-                continue; // the handshake failed: the client did not trust us
-            }
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                httpdate::fmt_http_date(SystemTime::now()),
-                body.len()
-            );
-            let _ = tls.write_all(response.as_bytes());
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-    });
-    base
-}
-
 #[tokio::test]
 async fn a_private_ca_is_probable_inspection_until_it_is_added() {
-    let base = tls_server();
+    let base = tls_server(metadata);
     let report = check_via(&ClientConfig::new(&base), None, OffsetDateTime::now_utc).await;
     let tls = step(&report, StepKind::Tls);
     assert_eq!(tls.status, StepStatus::Failed, "{report:#?}");
@@ -330,7 +264,7 @@ async fn https_to_a_plain_http_server_fails_the_handshake() {
 async fn skewed_server(skew: Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let body = metadata_json(&base);
+    let body = metadata(&base).to_string();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut head = vec![0u8; 8192];
@@ -410,7 +344,7 @@ async fn connect_proxy(allowed: String) -> String {
 
 #[tokio::test]
 async fn through_a_proxy_the_tunnel_is_tested_and_the_rule_names_the_exception() {
-    let base = tls_server();
+    let base = tls_server(metadata);
     let server = base.trim_start_matches("https://").to_owned();
     let proxy_addr = connect_proxy(server.clone()).await;
     let config = ClientConfig {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use common::tls::{metadata, tls_server, CA};
 use common::{start_with, ServerClock};
 use ed25519_dalek::SigningKey;
 use license_client::{ClientConfig, ClientError, LicenseClient, MAX_BODY_BYTES};
@@ -37,17 +38,6 @@ async fn stub(router: impl FnOnce(&str) -> Router) -> String {
     let app = router(&base);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
-}
-
-fn metadata(base: &str) -> serde_json::Value {
-    json!({
-        "issuer": base,
-        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
-        "token_endpoint": format!("{base}/oauth/token"),
-        "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "license_endpoint": format!("{base}/api/v1/license"),
-    })
 }
 
 const METADATA: &str = "/.well-known/oauth-authorization-server";
@@ -383,61 +373,6 @@ async fn an_unknown_key_id_refetches_the_jwks_once_per_token() {
 }
 
 // --- TLS -------------------------------------------------------------------
-
-const CA: &[u8] = include_bytes!("fixtures/ca.pem");
-const CERT: &[u8] = include_bytes!("fixtures/server.pem");
-const KEY: &[u8] = include_bytes!("fixtures/server.key");
-
-/// An HTTPS server for 127.0.0.1 with a certificate from the test CA (a
-/// TLS-inspecting proxy, say) that answers every request with metadata.
-fn tls_server(metadata: impl Fn(&str) -> serde_json::Value) -> String {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::io::{Read, Write};
-
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let config = Arc::new(config);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    let body = metadata(&base).to_string();
-    std::thread::spawn(move || {
-        for socket in listener.incoming() {
-            let Ok(socket) = socket else { return };
-            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-            let mut tls = rustls::StreamOwned::new(conn, socket);
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match tls.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            if head.is_empty() {
-                continue; // the handshake failed: the client did not trust us
-            }
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = tls.write_all(response.as_bytes());
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-    });
-    base
-}
 
 #[tokio::test]
 async fn an_untrusted_certificate_is_tls_and_the_extra_ca_fixes_it() {

@@ -2,6 +2,8 @@
 //! SQLite database and the demo account.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::sync::Arc;
 use std::time::Duration;
 
