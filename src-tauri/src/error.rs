@@ -57,6 +57,14 @@ pub enum ErrorCode {
     Unsupported,
     /// The clipboard refused the text (set by the UI itself).
     Clipboard,
+    /// An activation request, response or deactivation file was refused
+    /// (damaged, edited, for another install or server, expired).
+    OfflineFile,
+    /// No key to check an activation response with: the console was neither
+    /// authorized online nor built with the vendor's keys.
+    NoTrustAnchor,
+    /// Licensed by file: there is nothing to refresh online.
+    LicensedOffline,
     /// A failure inside the console.
     Internal,
 }

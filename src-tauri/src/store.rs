@@ -41,6 +41,22 @@ pub struct Persisted {
     pub delivered: DeliveredNotices,
     /// The user's settings.
     pub settings: crate::settings::Settings,
+    /// Licensed by file: the signed offline license (a JWS, verified on
+    /// every load against the anchor and this install's key).
+    pub offline_license: Option<String>,
+    /// The activation request waiting for its response.
+    pub offline_request: Option<PendingRequest>,
+}
+
+/// An activation request the console saved and waits an answer to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    /// Its id (the response must name it).
+    pub request_id: String,
+    /// The license server it was made for.
+    pub server_url: String,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
 }
 
 /// Why the state file could not be read or written.

@@ -29,7 +29,8 @@ pub fn tooltip(view: &LicenseView) -> String {
     match view.verification {
         VerificationCode::GracePeriod => text.push_str(" (verification failed, on grace period)"),
         VerificationCode::GraceExpired => text.push_str(" (verification overdue)"),
-        VerificationCode::Never | VerificationCode::Verified => {}
+        VerificationCode::OfflineExpired => text.push_str(" (offline license expired)"),
+        VerificationCode::Never | VerificationCode::Verified | VerificationCode::Offline => {}
     }
     text
 }

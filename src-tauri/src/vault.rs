@@ -80,6 +80,11 @@ pub struct Guard {
     /// The Server ID of the state file last written.
     #[serde(default)]
     pub server_id: Option<String>,
+    /// The issue time (unix seconds) of the last offline license given up:
+    /// none issued at or before it is taken again (a restored state file
+    /// or an old response cannot bring a deactivated license back).
+    #[serde(default)]
+    pub offline_given_up: Option<i64>,
 }
 
 impl Guard {
@@ -95,6 +100,7 @@ impl Guard {
             anchors: BTreeMap::new(),
             server_url: None,
             server_id: None,
+            offline_given_up: None,
         }
     }
 

@@ -61,6 +61,10 @@ pub enum VerificationCode {
     GracePeriod,
     /// The grace period is over.
     GraceExpired,
+    /// Licensed by file (air-gapped); the offline license runs.
+    Offline,
+    /// The offline license has run out.
+    OfflineExpired,
 }
 
 impl From<Verification> for VerificationCode {
@@ -70,6 +74,8 @@ impl From<Verification> for VerificationCode {
             Verification::Verified { .. } => Self::Verified,
             Verification::GracePeriod { .. } => Self::GracePeriod,
             Verification::GraceExpired { .. } => Self::GraceExpired,
+            Verification::Offline { .. } => Self::Offline,
+            Verification::OfflineExpired { .. } => Self::OfflineExpired,
         }
     }
 }
@@ -146,8 +152,9 @@ pub struct PackageRow {
 pub struct LicenseView {
     /// Where the license stands.
     pub status: LicenseStatusCode,
-    /// "Not licensed", "Licensed", "Requires Renewal", "Expired - Requires Renewal", "Revoked".
-    pub status_label: &'static str,
+    /// "Not licensed", "Licensed", "Requires Renewal", "Expired - Requires
+    /// Renewal", "Revoked", with " (offline)" when licensed by file.
+    pub status_label: String,
     /// Where verification with the server stands.
     pub verification: VerificationCode,
     /// The license server this console talks to.
@@ -184,6 +191,11 @@ pub struct LicenseView {
     pub grace_left_secs: Option<u32>,
     /// The server's grace period in words ("3 days"), whatever its state.
     pub grace_period: String,
+    /// Licensed by file: the offline license's expiry (RFC 3339).
+    pub offline_until: Option<String>,
+    /// Seconds the offline license has left at `now` (the UI counts down
+    /// from here).
+    pub offline_left_secs: Option<u32>,
     /// When the console refreshes next (RFC 3339).
     pub next_refresh_at: Option<String>,
     /// The clock was set back by this many seconds beyond the tolerance.
@@ -252,9 +264,19 @@ pub fn build(
         Verification::GraceExpired { ended_at } => (Some(rfc3339(ended_at)), Some(0)),
         _ => (None, None),
     };
+    let (offline_until, offline_left_secs) = match a.verification {
+        Verification::Offline { until, left } => (Some(rfc3339(until)), Some(whole_secs(left))),
+        Verification::OfflineExpired { ended_at } => (Some(rfc3339(ended_at)), Some(0)),
+        _ => (None, None),
+    };
+    let status_label = if offline_until.is_some() && a.status != LicenseStatus::Unlicensed {
+        format!("{} (offline)", a.status.label())
+    } else {
+        a.status.label().to_string()
+    };
     LicenseView {
         status: a.status.into(),
-        status_label: a.status.label(),
+        status_label,
         verification: a.verification.into(),
         server_url: server_url.map(str::to_string),
         server_id: account
@@ -280,6 +302,8 @@ pub fn build(
         grace_period: duration_in_words(time::Duration::seconds(
             i64::try_from(state.policy.grace_period_secs).unwrap_or(i64::MAX),
         )),
+        offline_until,
+        offline_left_secs,
         next_refresh_at: a.next_refresh_at.map(rfc3339),
         clock_rolled_back_secs: match a.clock {
             ClockCheck::RolledBack { by } => Some(whole_secs(by)),

@@ -85,6 +85,12 @@ impl DpopKey {
     pub fn thumbprint(&self) -> &str {
         &self.thumbprint
     }
+
+    /// An activation request or deactivation signed with this key (see
+    /// `license_core::offline`); the private key never leaves this type.
+    pub fn sign_offline_request(&self, claims: &license_core::offline::RequestClaims) -> String {
+        license_core::offline::sign_request(&self.key, claims)
+    }
 }
 
 impl From<SigningKey> for DpopKey {

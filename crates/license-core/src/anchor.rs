@@ -125,39 +125,78 @@ pub fn accept_key_set(
     };
     let mut trusted: Vec<Jwk> = pinned.keys.clone();
     if !keeps(&trusted) {
-        let rollovers = &rollovers[..rollovers.len().min(MAX_ROLLOVERS)];
-        let mut used = vec![false; rollovers.len()];
-        // Each pass adds a key or stops: at most one pass per rollover.
-        loop {
-            let mut grew = false;
-            for (i, jwt) in rollovers.iter().enumerate() {
-                if used[i] {
-                    continue;
-                }
-                if let Ok(next) = vouched(issuer, &trusted, jwt, now) {
-                    used[i] = true;
-                    if !trusted.iter().any(|k| same_key(k, &next)) {
-                        trusted.push(next);
-                        grew = true;
-                    }
-                }
-            }
-            if !grew {
-                break;
-            }
-        }
+        trusted = vouched_closure(issuer, trusted, rollovers, now);
     }
     if !keeps(&trusted) {
-        return Err(AnchorError::NoTrustedKey {
-            offered: offered
-                .keys
-                .iter()
-                .map(|k| k.kid.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(no_trusted_key(offered));
     }
     Ok(JwkSet::new(offered.keys.clone()))
+}
+
+/// The `offered` keys this side may verify signatures with: those pinned,
+/// or vouched for through a chain of `rollovers` from a pinned key; an
+/// error when there is none. Unlike [`accept_key_set`] (for sets fetched
+/// from the server itself), a key merely listed beside a trusted one counts
+/// for nothing: this is the check for key sets that come in a file.
+pub fn vouched_keys(
+    issuer: &str,
+    pinned: &JwkSet,
+    offered: &JwkSet,
+    rollovers: &[String],
+    now: OffsetDateTime,
+) -> Result<JwkSet, AnchorError> {
+    let trusted = vouched_closure(issuer, pinned.keys.clone(), rollovers, now);
+    let keys: Vec<Jwk> = offered
+        .keys
+        .iter()
+        .filter(|k| trusted.iter().any(|t| same_key(t, k)))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return Err(no_trusted_key(offered));
+    }
+    Ok(JwkSet::new(keys))
+}
+
+/// `trusted` grown by every key a rollover signed by a trusted key vouches
+/// for, through chains, at most one pass per rollover.
+fn vouched_closure(
+    issuer: &str,
+    mut trusted: Vec<Jwk>,
+    rollovers: &[String],
+    now: OffsetDateTime,
+) -> Vec<Jwk> {
+    let rollovers = &rollovers[..rollovers.len().min(MAX_ROLLOVERS)];
+    let mut used = vec![false; rollovers.len()];
+    loop {
+        let mut grew = false;
+        for (i, jwt) in rollovers.iter().enumerate() {
+            if used[i] {
+                continue;
+            }
+            if let Ok(next) = vouched(issuer, &trusted, jwt, now) {
+                used[i] = true;
+                if !trusted.iter().any(|k| same_key(k, &next)) {
+                    trusted.push(next);
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            return trusted;
+        }
+    }
+}
+
+fn no_trusted_key(offered: &JwkSet) -> AnchorError {
+    AnchorError::NoTrustedKey {
+        offered: offered
+            .keys
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// The key a rollover vouches for, if a trusted key signed it and the key

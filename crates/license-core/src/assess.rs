@@ -48,6 +48,12 @@ pub struct LicenseState {
     /// The highest wall-clock time ever observed (for rollback detection).
     #[serde(with = "time::serde::rfc3339::option")]
     pub highest_seen: Option<OffsetDateTime>,
+    /// Licensed by file (air-gapped): the verified offline license's expiry.
+    /// While set, the console neither refreshes nor counts a grace period.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub offline_until: Option<OffsetDateTime>,
+    /// `jti` of the offline license.
+    pub offline_id: Option<String>,
 }
 
 impl LicenseState {
@@ -181,6 +187,18 @@ pub enum Verification {
         /// When the grace period ended.
         ended_at: OffsetDateTime,
     },
+    /// Licensed by file (air-gapped), the offline license still runs.
+    Offline {
+        /// The offline expiry.
+        until: OffsetDateTime,
+        /// Time left, always positive.
+        left: Duration,
+    },
+    /// The offline license has run out: the service may stop.
+    OfflineExpired {
+        /// When it ran out.
+        ended_at: OffsetDateTime,
+    },
 }
 
 impl Verification {
@@ -192,6 +210,8 @@ impl Verification {
             Verification::Verified { .. } => "Verified",
             Verification::GracePeriod { .. } => "Grace period",
             Verification::GraceExpired { .. } => "Grace period over",
+            Verification::Offline { .. } => "Offline license",
+            Verification::OfflineExpired { .. } => "Offline license expired",
         }
     }
 
@@ -200,7 +220,9 @@ impl Verification {
     pub fn is_usable(&self) -> bool {
         matches!(
             self,
-            Verification::Verified { .. } | Verification::GracePeriod { .. }
+            Verification::Verified { .. }
+                | Verification::GracePeriod { .. }
+                | Verification::Offline { .. }
         )
     }
 }
@@ -332,6 +354,16 @@ fn status_at(state: &LicenseState, eff: OffsetDateTime) -> LicenseStatus {
 
 /// Verification state at effective time `eff`.
 fn verification_at(state: &LicenseState, eff: OffsetDateTime) -> Verification {
+    if let Some(until) = state.offline_until {
+        return if eff >= until {
+            Verification::OfflineExpired { ended_at: until }
+        } else {
+            Verification::Offline {
+                until,
+                left: until - eff,
+            }
+        };
+    }
     let Some(at) = state.last_verified else {
         return Verification::Never;
     };

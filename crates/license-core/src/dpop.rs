@@ -146,16 +146,6 @@ pub fn proof(
     jti: &str,
     nonce: Option<&str>,
 ) -> String {
-    let header = ProofHeader {
-        typ: DPOP_TYP.to_owned(),
-        alg: "EdDSA".to_owned(),
-        jwk: PublicJwk {
-            kty: "OKP".to_owned(),
-            crv: "Ed25519".to_owned(),
-            x: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
-            d: None,
-        },
-    };
     let claims = ProofClaims {
         jti: jti.to_owned(),
         htm: request.method.to_owned(),
@@ -164,8 +154,25 @@ pub fn proof(
         ath: request.access_token.map(access_token_hash),
         nonce: nonce.map(str::to_owned),
     };
+    sign_self(key, DPOP_TYP, &claims)
+}
+
+/// A compact JWS of `claims` signed by `key`, whose public half rides in the
+/// header (`jwk`): a proof, or a file the console signs (an activation
+/// request, a deactivation).
+pub(crate) fn sign_self<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> String {
+    let header = ProofHeader {
+        typ: typ.to_owned(),
+        alg: "EdDSA".to_owned(),
+        jwk: PublicJwk {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            x: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+            d: None,
+        },
+    };
     let header = serde_json::to_vec(&header).expect("a header serializes");
-    let claims = serde_json::to_vec(&claims).expect("claims serialize");
+    let claims = serde_json::to_vec(claims).expect("claims serialize");
     let mut jws = URL_SAFE_NO_PAD.encode(header);
     jws.push('.');
     URL_SAFE_NO_PAD.encode_string(claims, &mut jws);
@@ -188,47 +195,7 @@ pub fn verify_proof(proof: &str, request: &ProofRequest<'_>) -> Result<VerifiedP
     if proof.len() > MAX_PROOF_LEN {
         return Err(DpopError::Malformed("longer than 4096 bytes".into()));
     }
-    let mut parts = proof.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(DpopError::Malformed(
-            "expected three dot-separated parts".into(),
-        ));
-    };
-    let header: serde_json::Value = serde_json::from_slice(&b64(h, "header")?)
-        .map_err(|e| DpopError::Malformed(format!("header: {e}")))?;
-    if header.get("crit").is_some() {
-        return Err(DpopError::Malformed("unsupported crit header".into()));
-    }
-    let header: ProofHeader =
-        serde_json::from_value(header).map_err(|e| DpopError::Malformed(format!("header: {e}")))?;
-    if header.typ != DPOP_TYP {
-        return Err(DpopError::WrongType);
-    }
-    if !SIGNING_ALGS.contains(&header.alg.as_str()) {
-        return Err(DpopError::UnsupportedAlgorithm);
-    }
-    if header.jwk.d.is_some() {
-        return Err(DpopError::BadKey);
-    }
-    let jwk = Jwk {
-        kty: header.jwk.kty,
-        crv: header.jwk.crv,
-        x: header.jwk.x,
-        kid: String::new(),
-        alg: None,
-        use_: None,
-    };
-    let key = jwk.verifying_key().map_err(|_| DpopError::BadKey)?;
-    let signature: [u8; 64] = b64(s, "signature")?
-        .try_into()
-        .map_err(|_| DpopError::BadSignature)?;
-    let signed = &proof[..h.len() + 1 + p.len()];
-    key.verify_strict(signed.as_bytes(), &Signature::from_bytes(&signature))
-        .map_err(|_| DpopError::BadSignature)?;
-    let claims: ProofClaims = serde_json::from_slice(&b64(p, "claims")?)
-        .map_err(|e| DpopError::Malformed(format!("claims: {e}")))?;
+    let (claims, jkt) = verify_self::<ProofClaims>(proof, DPOP_TYP)?;
     if claims.jti.is_empty() || claims.jti.len() > 256 {
         return Err(DpopError::Malformed(
             "jti must be 1 to 256 characters".into(),
@@ -247,10 +214,58 @@ pub fn verify_proof(proof: &str, request: &ProofRequest<'_>) -> Result<VerifiedP
         (None, _) => {}
         _ => return Err(DpopError::WrongAccessToken),
     }
-    Ok(VerifiedProof {
-        jkt: thumbprint(&jwk.x),
-        claims,
-    })
+    Ok(VerifiedProof { jkt, claims })
+}
+
+/// Checks a JWS made by [`sign_self`]: its form, `typ`, algorithm, header
+/// key and signature; its claims and the key's thumbprint.
+pub(crate) fn verify_self<C: serde::de::DeserializeOwned>(
+    jws: &str,
+    typ: &str,
+) -> Result<(C, String), DpopError> {
+    let mut parts = jws.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(DpopError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
+    };
+    let header: serde_json::Value = serde_json::from_slice(&b64(h, "header")?)
+        .map_err(|e| DpopError::Malformed(format!("header: {e}")))?;
+    if header.get("crit").is_some() {
+        return Err(DpopError::Malformed("unsupported crit header".into()));
+    }
+    let header: ProofHeader =
+        serde_json::from_value(header).map_err(|e| DpopError::Malformed(format!("header: {e}")))?;
+    if header.typ != typ {
+        return Err(DpopError::WrongType);
+    }
+    if !SIGNING_ALGS.contains(&header.alg.as_str()) {
+        return Err(DpopError::UnsupportedAlgorithm);
+    }
+    if header.jwk.d.is_some() {
+        return Err(DpopError::BadKey);
+    }
+    let jwk = Jwk {
+        kty: header.jwk.kty,
+        crv: header.jwk.crv,
+        x: header.jwk.x,
+        kid: String::new(),
+        alg: None,
+        use_: None,
+    };
+    let key = jwk.verifying_key().map_err(|_| DpopError::BadKey)?;
+    // A signature of the wrong length was cut short, not forged.
+    let signature: [u8; 64] = b64(s, "signature")?
+        .try_into()
+        .map_err(|_| DpopError::Malformed("the signature is incomplete".into()))?;
+    let signed = &jws[..h.len() + 1 + p.len()];
+    key.verify_strict(signed.as_bytes(), &Signature::from_bytes(&signature))
+        .map_err(|_| DpopError::BadSignature)?;
+    let claims: C = serde_json::from_slice(&b64(p, "claims")?)
+        .map_err(|e| DpopError::Malformed(format!("claims: {e}")))?;
+    Ok((claims, thumbprint(&jwk.x)))
 }
 
 /// Whether a proof made at `iat` (the client's clock) may be taken at the

@@ -9,6 +9,8 @@
 //!   refresh and clock rollback, as pure functions of the state and `now`.
 //! - [`notice`]: which notifications are owed now, delivered once each.
 //! - [`anchor`]: the server's keys as pinned, and how they may change.
+//! - [`offline`]: air-gapped activation by file (request, response,
+//!   offline license, deactivation).
 //! - [`clock`]: the one [`Clock`] trait the shells read the time from.
 //! - [`protocol`]: the OAuth constants client and server share.
 //! - [`seal`]: the MAC over the console's own state file.
@@ -45,6 +47,7 @@ pub mod dpop;
 pub mod jwk;
 pub mod model;
 pub mod notice;
+pub mod offline;
 mod plan;
 pub mod protocol;
 pub mod seal;

@@ -61,6 +61,11 @@ pub enum NoticeKind {
     /// The console's state file was edited, replaced, deleted or restored
     /// from an older copy.
     StateTampered,
+    /// The offline license (air-gapped activation) runs out soon (7 days,
+    /// 1 day, 1 hour before).
+    OfflineExpiring,
+    /// The offline license has run out.
+    OfflineExpired,
 }
 
 /// How loudly a notice should be shown.
@@ -80,6 +85,8 @@ impl NoticeKind {
     pub fn severity(self) -> Severity {
         match self {
             NoticeKind::TokenExpiring | NoticeKind::RenewalNear => Severity::Info,
+            NoticeKind::OfflineExpiring => Severity::Warning,
+            NoticeKind::OfflineExpired => Severity::Critical,
             NoticeKind::VerificationFailed
             | NoticeKind::GraceEnding
             | NoticeKind::ClockRollback
@@ -242,6 +249,7 @@ pub fn notices_due(
             delivered,
         ));
         due.extend(most_urgent(token_family(state, eff), delivered));
+        due.extend(most_urgent(offline_family(state, eff), delivered));
         due.extend(most_urgent(renewal_family(state, eff), delivered));
     }
 
@@ -261,7 +269,10 @@ fn grace_family(
     let (ends_at, expired) = match *verification {
         Verification::GracePeriod { ends_at, .. } => (ends_at, false),
         Verification::GraceExpired { ended_at } => (ended_at, true),
-        Verification::Never | Verification::Verified { .. } => return Vec::new(),
+        Verification::Never
+        | Verification::Verified { .. }
+        | Verification::Offline { .. }
+        | Verification::OfflineExpired { .. } => return Vec::new(),
     };
     let key = verified.unix_timestamp();
     let since = date(verified);
@@ -302,6 +313,52 @@ fn grace_family(
                 "The license has not been verified since {since} and the grace period ended on {}. \
                  The service may stop. Connect this server to the internet and refresh the license.",
                 date(ends_at)
+            ),
+        ));
+    }
+    crossed
+}
+
+/// The crossed notices of the offline license family, least urgent first.
+fn offline_family(state: &LicenseState, eff: OffsetDateTime) -> Vec<Notice> {
+    let Some(until) = state.offline_until else {
+        return Vec::new();
+    };
+    let key = format!(
+        "{}@{}",
+        state.offline_id.as_deref().unwrap_or("-"),
+        until.unix_timestamp()
+    );
+    let mut crossed = Vec::new();
+    for (label, before) in [
+        ("7d", Duration::days(7)),
+        ("1d", Duration::days(1)),
+        ("1h", Duration::hours(1)),
+    ] {
+        if eff >= until.saturating_sub(before) {
+            crossed.push(notice(
+                format!("offline-expiring:{key}:{label}"),
+                NoticeKind::OfflineExpiring,
+                "Offline license expires soon",
+                format!(
+                    "The offline license of this server expires on {} (in about {}). Save an \
+                     activation request, have it answered at the Authorization server and load \
+                     the activation response before then.",
+                    date(until),
+                    duration_in_words(until - eff)
+                ),
+            ));
+        }
+    }
+    if eff >= until {
+        crossed.push(notice(
+            format!("offline-expired:{key}"),
+            NoticeKind::OfflineExpired,
+            "Offline license expired",
+            format!(
+                "The offline license of this server expired on {}. The service may stop. Save \
+                 an activation request and load the response to license this server again.",
+                date(until)
             ),
         ));
     }

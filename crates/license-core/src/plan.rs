@@ -87,7 +87,8 @@ pub fn refresh_jitter(server_id: &str, interval: Duration) -> Duration {
 /// );
 /// ```
 pub fn next_refresh(state: &LicenseState, now: OffsetDateTime) -> Option<OffsetDateTime> {
-    if state.revoked {
+    // Revoked, or licensed by file: nothing to refresh online.
+    if state.revoked || state.offline_until.is_some() {
         return None;
     }
     let eff = state.effective_now(now);

@@ -396,3 +396,133 @@ fn a_token_shorter_lived_than_the_refresh_interval_is_refreshed_before_it_lapses
     let at = license_core::next_refresh(&state, verified).expect("planned");
     assert!((at - (verified + time::Duration::hours(24))).abs() <= time::Duration::minutes(72));
 }
+
+/// Licensed by file at T0: an offline license until T0 + 30 days, no
+/// license token, never verified online.
+fn offline_state() -> LicenseState {
+    let mut state = LicenseState {
+        account: Some(account(Some(T0 + DAY * 200), T0 + DAY * 400)),
+        offline_until: Some(T0 + DAY * 30),
+        offline_id: Some("off-1".into()),
+        ..LicenseState::default()
+    };
+    state.observe(T0);
+    state
+}
+
+#[test]
+fn verification_at_the_offline_expiry() {
+    let until = T0 + DAY * 30;
+    let offline = |now: OffsetDateTime| Verification::Offline {
+        until,
+        left: until - now,
+    };
+    let expired = Verification::OfflineExpired { ended_at: until };
+    // An online history (verified, failures, an old token) changes nothing
+    // while licensed by file: no grace period is counted.
+    let mut with_history = offline_state();
+    with_history.record_success(T0 - DAY * 10, Some(T0 - DAY * 10));
+    with_history.record_failure(T0 - DAY);
+    with_history.token_expires_at = Some(T0 - DAY * 7);
+    for state in [offline_state(), with_history] {
+        let cases = [
+            (T0, offline(T0)),
+            (T0 + DAY * 4, offline(T0 + DAY * 4)),
+            (until - SEC, offline(until - SEC)),
+            (until, expired),
+            (until + SEC, expired),
+            (until + DAY * 400, expired),
+        ];
+        for (now, want) in cases {
+            assert_eq!(assess(&state, now).verification, want, "at {now}");
+        }
+        assert_eq!(
+            assess(&state, until - SEC).verification,
+            Verification::Offline { until, left: SEC }
+        );
+    }
+    let labels: Vec<_> = [until - SEC, until]
+        .into_iter()
+        .map(|now| {
+            let v = assess(&offline_state(), now).verification;
+            (v.label(), v.is_usable())
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("Offline license", true),
+            ("Offline license expired", false)
+        ]
+    );
+    // The license status still comes from the signed account.
+    assert_eq!(assess(&offline_state(), T0).status, LicenseStatus::Licensed);
+    assert!(matches!(
+        assess(&offline_state(), T0 + DAY * 400).status,
+        LicenseStatus::ExpiredRequiresRenewal { .. }
+    ));
+}
+
+#[test]
+fn nothing_is_refreshed_while_licensed_offline() {
+    let until = T0 + DAY * 30;
+    let mut state = offline_state();
+    for now in [T0, until - SEC, until, until + DAY] {
+        assert_eq!(next_refresh(&state, now), None, "at {now}");
+        assert_eq!(assess(&state, now).next_refresh_at, None, "at {now}");
+    }
+    // Not even with an online past, failures pending, or a token to renew.
+    state.record_success(T0 - DAY * 2, Some(T0 - DAY * 2));
+    state.record_failure(T0 - HOUR);
+    state.token_expires_at = Some(T0 + HOUR);
+    assert_eq!(next_refresh(&state, T0), None);
+    // Given up (back online): refreshing resumes.
+    state.offline_until = None;
+    state.offline_id = None;
+    assert!(next_refresh(&state, T0).is_some());
+}
+
+#[test]
+fn setting_the_clock_back_does_not_extend_the_offline_license() {
+    let until = T0 + DAY * 30;
+    let mut state = offline_state();
+    state.observe(until);
+    for back in [SEC, HOUR, DAY * 29, DAY * 365] {
+        let a = assess(&state, until - back);
+        assert_eq!(
+            a.verification,
+            Verification::OfflineExpired { ended_at: until },
+            "{back} back"
+        );
+        assert_eq!(a.effective_now, until);
+    }
+    let mut state = offline_state();
+    state.observe(until - HOUR);
+    let cheat = assess(&state, T0 + DAY);
+    assert_eq!(
+        cheat.verification,
+        Verification::Offline { until, left: HOUR }
+    );
+    assert!(matches!(cheat.clock, ClockCheck::RolledBack { .. }));
+}
+
+#[test]
+fn an_offline_state_round_trips_and_older_files_read_without_it() {
+    let state = offline_state();
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(
+        json.contains("\"offline_until\":\"2030-07-01T00:00:00Z\""),
+        "{json}"
+    );
+    assert!(json.contains("\"offline_id\":\"off-1\""), "{json}");
+    let back: LicenseState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state);
+    // A state file written before offline activation existed.
+    let mut old: serde_json::Value = serde_json::to_value(licensed_state()).unwrap();
+    let fields = old.as_object_mut().unwrap();
+    fields.remove("offline_until");
+    fields.remove("offline_id");
+    let read: LicenseState = serde_json::from_value(old).unwrap();
+    assert_eq!(read, licensed_state());
+    assert_eq!(read.offline_until, None);
+}

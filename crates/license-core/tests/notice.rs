@@ -263,3 +263,192 @@ fn notices_speak_plainly() {
         grace.body
     );
 }
+
+/// Licensed by file at T0: an offline license `off-1` until T0 + 30 days,
+/// no license token, the renewal far off.
+fn offline_state() -> LicenseState {
+    let mut state = LicenseState {
+        account: Some(account(Some(T0 + DAY * 200), T0 + DAY * 400)),
+        offline_until: Some(T0 + DAY * 30),
+        offline_id: Some("off-1".into()),
+        ..LicenseState::default()
+    };
+    state.observe(T0);
+    state
+}
+
+#[test]
+fn offline_notices_at_each_threshold() {
+    let state = offline_state();
+    let until: OffsetDateTime = T0 + DAY * 30;
+    let key = format!("off-1@{}", until.unix_timestamp());
+    let expiring = |l: &str| Some(format!("offline-expiring:{key}:{l}"));
+    let expired = Some(format!("offline-expired:{key}"));
+    check(
+        &state,
+        &["offline-"],
+        &[
+            (T0, None),
+            (until - DAY * 7 - SEC, None),
+            (until - DAY * 7, expiring("7d")),
+            (until - DAY * 7 + SEC, expiring("7d")),
+            (until - DAY - SEC, expiring("7d")),
+            (until - DAY, expiring("1d")),
+            (until - DAY + SEC, expiring("1d")),
+            (until - HOUR - SEC, expiring("1d")),
+            (until - HOUR, expiring("1h")),
+            (until - HOUR + SEC, expiring("1h")),
+            (until - SEC, expiring("1h")),
+            (until, expired.clone()),
+            (until + SEC, expired.clone()),
+            (until + DAY * 100, expired),
+        ],
+    );
+    // Nothing of the online families while licensed by file: no grace
+    // period, no token.
+    for now in [T0, until - HOUR, until + DAY] {
+        let others: Vec<_> = notices_due(&state, &DeliveredNotices::new(), now)
+            .into_iter()
+            .filter(|n| !n.id.starts_with("offline-"))
+            .map(|n| n.id)
+            .collect();
+        assert!(others.is_empty(), "at {now}: {others:?}");
+    }
+}
+
+#[test]
+fn offline_notices_are_delivered_once_each_in_order() {
+    let state = offline_state();
+    let until: OffsetDateTime = T0 + DAY * 30;
+    let key = format!("off-1@{}", until.unix_timestamp());
+    let mut delivered = DeliveredNotices::new();
+    let mut sent = Vec::new();
+    let mut now = T0;
+    while now <= until + DAY * 2 {
+        for n in notices_due(&state, &delivered, now) {
+            assert!(!sent.contains(&n.id), "{} sent twice", n.id);
+            delivered.mark(&n);
+            sent.push(n.id);
+        }
+        now += Duration::minutes(7);
+    }
+    assert_eq!(
+        sent,
+        [
+            format!("offline-expiring:{key}:7d"),
+            format!("offline-expiring:{key}:1d"),
+            format!("offline-expiring:{key}:1h"),
+            format!("offline-expired:{key}"),
+        ]
+    );
+    // After a restart with what was delivered: nothing again, at any time.
+    let restored: DeliveredNotices =
+        serde_json::from_str(&serde_json::to_string(&delivered).unwrap()).unwrap();
+    for now in [until - DAY * 7, until - HOUR, until, until + DAY * 30] {
+        assert!(notices_due(&state, &restored, now).is_empty(), "at {now}");
+    }
+}
+
+#[test]
+fn crossing_several_offline_thresholds_at_once_sends_the_most_urgent() {
+    let state = offline_state();
+    let until: OffsetDateTime = T0 + DAY * 30;
+    let key = format!("off-1@{}", until.unix_timestamp());
+    let mut delivered = DeliveredNotices::new();
+    // Off for weeks, started again 30 minutes before the expiry.
+    let due = notices_due(&state, &delivered, until - Duration::minutes(30));
+    assert_eq!(due.len(), 1);
+    let n = &due[0];
+    assert_eq!(n.id, format!("offline-expiring:{key}:1h"));
+    assert_eq!(n.kind, NoticeKind::OfflineExpiring);
+    assert_eq!(n.kind.severity(), license_core::Severity::Warning);
+    assert_eq!(
+        n.supersedes,
+        [
+            format!("offline-expiring:{key}:7d"),
+            format!("offline-expiring:{key}:1d")
+        ]
+    );
+    delivered.mark(n);
+    assert!(notices_due(&state, &delivered, until - SEC).is_empty());
+    // Then off until past the expiry: only the expiry, once.
+    let due = notices_due(&state, &delivered, until + DAY);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].kind, NoticeKind::OfflineExpired);
+    assert_eq!(due[0].kind.severity(), license_core::Severity::Critical);
+    assert_eq!(due[0].supersedes.len(), 3);
+    delivered.mark(&due[0]);
+    assert!(notices_due(&state, &delivered, until + DAY * 2).is_empty());
+}
+
+#[test]
+fn a_new_offline_license_re_arms_the_offline_notices() {
+    let mut state = offline_state();
+    let until: OffsetDateTime = T0 + DAY * 30;
+    let mut delivered = DeliveredNotices::new();
+    for n in notices_due(&state, &delivered, until - HOUR) {
+        delivered.mark(&n);
+    }
+    // A new response loaded: a new offline license for 30 more days.
+    let renewed = until - HOUR + DAY * 30;
+    state.offline_until = Some(renewed);
+    state.offline_id = Some("off-2".into());
+    assert!(notices_due(&state, &delivered, until - HOUR).is_empty());
+    let due = notices_due(&state, &delivered, renewed - DAY * 7);
+    let ids: Vec<_> = due.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [format!(
+            "offline-expiring:off-2@{}:7d",
+            renewed.unix_timestamp()
+        )]
+    );
+}
+
+#[test]
+fn setting_the_clock_back_neither_delays_nor_repeats_the_offline_notices() {
+    let until: OffsetDateTime = T0 + DAY * 30;
+    let key = format!("off-1@{}", until.unix_timestamp());
+    let mut state = offline_state();
+    state.observe(until);
+    let mut delivered = DeliveredNotices::new();
+    let due = notices_due(&state, &delivered, T0 + DAY);
+    let ids: Vec<_> = due.iter().map(|n| n.id.clone()).collect();
+    assert!(ids.contains(&format!("offline-expired:{key}")), "{ids:?}");
+    assert!(
+        ids.iter().any(|id| id.starts_with("clock-rollback:")),
+        "{ids:?}"
+    );
+    for n in &due {
+        delivered.mark(n);
+    }
+    assert!(notices_due(&state, &delivered, T0 + DAY * 2).is_empty());
+}
+
+#[test]
+fn offline_notices_speak_plainly() {
+    let state = offline_state();
+    let until: OffsetDateTime = T0 + DAY * 30;
+    let due = notices_due(&state, &DeliveredNotices::new(), until - HOUR * 5);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].title, "Offline license expires soon");
+    assert!(
+        due[0]
+            .body
+            .starts_with("The offline license of this server expires on 2030-07-01 00:00 UTC (in about 5 hours)."),
+        "{}",
+        due[0].body
+    );
+    let due = notices_due(&state, &DeliveredNotices::new(), until);
+    assert_eq!(due[0].title, "Offline license expired");
+    assert!(
+        due[0].body.contains("expired on 2030-07-01 00:00 UTC"),
+        "{}",
+        due[0].body
+    );
+    assert!(
+        due[0].body.contains("The service may stop"),
+        "{}",
+        due[0].body
+    );
+}

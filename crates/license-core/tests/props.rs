@@ -71,11 +71,17 @@ fn state() -> impl Strategy<Value = LicenseState> {
             0u64..6 * 86_400,
             0u32..60,
         ),
+        // Licensed by file now and then: an offline license ending around T0.
+        (
+            proptest::option::of(-MONTH..MONTH),
+            prop::bool::weighted(0.8),
+        ),
     )
         .prop_map(
             |(
                 (renewal, valid_until, verified, failure, failures, revoked),
                 (seen, token, licensed, refresh, grace, warn_days),
+                (offline, offline_named),
             )| LicenseState {
                 account: licensed.then(|| account(renewal.map(at), at(valid_until))),
                 policy: Policy {
@@ -91,6 +97,10 @@ fn state() -> impl Strategy<Value = LicenseState> {
                 consecutive_failures: if failure.is_some() { failures } else { 0 },
                 revoked,
                 highest_seen: seen.map(at),
+                offline_until: offline.map(at),
+                offline_id: offline
+                    .filter(|_| offline_named)
+                    .map(|o| format!("off-{o}")),
             },
         )
 }
@@ -101,6 +111,8 @@ fn verification_rank(v: &Verification) -> u8 {
         Verification::Verified { .. } => 1,
         Verification::GracePeriod { .. } => 2,
         Verification::GraceExpired { .. } => 3,
+        Verification::Offline { .. } => 1,
+        Verification::OfflineExpired { .. } => 3,
     }
 }
 
@@ -171,8 +183,15 @@ proptest! {
             if let TokenExpiry::Valid { left, .. } | TokenExpiry::ExpiresSoon { left, .. } = a.token {
                 prop_assert!(left > Duration::ZERO);
             }
+            if let Verification::Offline { left, until } = a.verification {
+                prop_assert!(left > Duration::ZERO);
+                prop_assert_eq!(until - left, a.effective_now);
+            }
         }
         if let (Verification::GracePeriod { left: l1, .. }, Verification::GracePeriod { left: l2, .. }) = (a1.verification, a2.verification) {
+            prop_assert!(l2 <= l1);
+        }
+        if let (Verification::Offline { left: l1, .. }, Verification::Offline { left: l2, .. }) = (a1.verification, a2.verification) {
             prop_assert!(l2 <= l1);
         }
         prop_assert!(verification_rank(&a1.verification) <= verification_rank(&a2.verification));
@@ -226,6 +245,35 @@ proptest! {
             if last_attempt < grace_end {
                 // Shifted back by the rollback correction only, never later.
                 prop_assert!(next <= grace_end - (eff - now));
+            }
+        }
+    }
+
+    #[test]
+    fn licensed_offline_means_no_refresh_and_no_grace_period(state in state(), t in -MONTH..MONTH) {
+        let now = at(t);
+        let a = assess(&state, now);
+        match state.offline_until {
+            Some(until) => {
+                prop_assert_eq!(next_refresh(&state, now), None);
+                prop_assert_eq!(a.next_refresh_at, None);
+                let usable = a.effective_now < until;
+                let offline = matches!(
+                    a.verification,
+                    Verification::Offline { .. } | Verification::OfflineExpired { .. }
+                );
+                prop_assert!(offline, "{:?}", a.verification);
+                prop_assert_eq!(a.verification.is_usable(), usable);
+                for n in notices_due(&state, &DeliveredNotices::new(), now) {
+                    prop_assert!(!n.id.starts_with("grace-"), "{}", n.id);
+                }
+            }
+            None => {
+                let offline = matches!(
+                    a.verification,
+                    Verification::Offline { .. } | Verification::OfflineExpired { .. }
+                );
+                prop_assert!(!offline, "{:?}", a.verification);
             }
         }
     }

@@ -25,9 +25,10 @@ use time::OffsetDateTime;
 
 use crate::dpop::{check_binding, Endpoint, Expected};
 use crate::error::{Error, Result};
+use crate::keys::KeyRing;
 use crate::metrics::CacheKind;
-use crate::store::{to_time, Org};
-use crate::{secrets, AppState, CONSOLE_CLIENT_ID};
+use crate::store::{to_time, DbResult, Org, Store};
+use crate::{secrets, AppState, Config, CONSOLE_CLIENT_ID};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(LICENSE_PATH, get(license))
@@ -48,9 +49,84 @@ struct VerifiedToken {
 }
 
 /// An organization's license account, minus the per-device fields.
-struct OrgAccount {
-    org: Org,
-    packages: Vec<LicensePackage>,
+pub struct OrgAccount {
+    pub org: Org,
+    pub packages: Vec<LicensePackage>,
+}
+
+impl OrgAccount {
+    /// The account as the database holds it now (no cache).
+    pub async fn load(db: &Store, org_id: i64) -> DbResult<Option<OrgAccount>> {
+        let Some(org) = db.org(org_id).await? else {
+            return Ok(None);
+        };
+        let packages = db.license_packages(org_id).await?;
+        Ok(Some(OrgAccount { org, packages }))
+    }
+}
+
+/// Whom a license document is for, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct Document<'a> {
+    /// The device's Server ID.
+    pub server_id: &'a str,
+    /// The client it is for (`aud`).
+    pub audience: &'a str,
+    /// Its expiry: the license token's, or the offline expiry.
+    pub exp: i64,
+}
+
+/// The signed license document of `account` for `doc` at `now`, signed by
+/// the current key: the one construction behind `/api/v1/license` and
+/// offline activation (`crate::offline`).
+pub fn sign_document(
+    config: &Config,
+    ring: &KeyRing,
+    account: &OrgAccount,
+    doc: Document<'_>,
+    now: OffsetDateTime,
+) -> String {
+    let now_unix = now.unix_timestamp();
+    let packages = account
+        .packages
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            if p.verified {
+                p.last_verified = Some(now);
+            }
+            p
+        })
+        .collect();
+    let org = &account.org;
+    let document = AccountClaims {
+        iss: config.issuer.clone(),
+        aud: doc.audience.to_owned(),
+        sub: doc.server_id.to_owned(),
+        iat: now_unix,
+        nbf: now_unix,
+        exp: doc.exp,
+        jti: secrets::random_token(),
+        account: LicenseAccount {
+            server_id: doc.server_id.to_owned(),
+            organization: org.name.clone(),
+            hub_server_name: org.hub_server_name.clone(),
+            hub_server_url: org.hub_server_url.clone(),
+            features: org.feature_list(),
+            renewal_date: org.renewal_date.and_then(to_time),
+            valid_from: to_time(org.valid_from).unwrap_or(now),
+            valid_until: to_time(org.valid_until).unwrap_or(now),
+            packages,
+        },
+        policy: config.policy.clone(),
+        server_time: now_unix,
+    };
+    encode(
+        &document,
+        LICENSE_DOCUMENT_TYP,
+        &ring.current_kid,
+        &ring.current,
+    )
 }
 
 #[derive(Default)]
@@ -184,49 +260,19 @@ async fn license_for(
         now.unix_timestamp(),
     )?;
     let account = org_account(state, verified.org_id).await?;
-    let now_unix = now.unix_timestamp();
     let claims = &verified.claims;
-    let packages = account
-        .packages
-        .iter()
-        .cloned()
-        .map(|mut p| {
-            if p.verified {
-                p.last_verified = Some(now);
-            }
-            p
-        })
-        .collect();
-    let org = &account.org;
-    let document = AccountClaims {
-        iss: state.config.issuer.clone(),
-        aud: claims.aud.clone(),
-        sub: claims.sub.clone(),
-        iat: now_unix,
-        nbf: now_unix,
-        exp: claims.exp,
-        jti: secrets::random_token(),
-        account: LicenseAccount {
-            server_id: claims.sub.clone(),
-            organization: org.name.clone(),
-            hub_server_name: org.hub_server_name.clone(),
-            hub_server_url: org.hub_server_url.clone(),
-            features: org.feature_list(),
-            renewal_date: org.renewal_date.and_then(to_time),
-            valid_from: to_time(org.valid_from).unwrap_or(now),
-            valid_until: to_time(org.valid_until).unwrap_or(now),
-            packages,
+    let jws = sign_document(
+        &state.config,
+        &state.keys.ring(),
+        &account,
+        Document {
+            server_id: &claims.sub,
+            audience: &claims.aud,
+            exp: claims.exp,
         },
-        policy: state.config.policy.clone(),
-        server_time: now_unix,
-    };
-    let ring = state.keys.ring();
-    let jws = encode(
-        &document,
-        LICENSE_DOCUMENT_TYP,
-        &ring.current_kid,
-        &ring.current,
+        now,
     );
+    let now_unix = now.unix_timestamp();
     note_last_seen(state, verified.device_id, now_unix);
     let mut response = axum::Json(LicenseResponse {
         license_document: jws,
@@ -308,15 +354,11 @@ async fn org_account(state: &AppState, org_id: i64) -> Result<Arc<OrgAccount>> {
     if let Some(a) = cached {
         return Ok(a);
     }
-    let org = state
-        .db
-        .org(org_id)
-        .await?
-        .ok_or_else(|| Error::InvalidToken("unknown organization".into()))?;
-    let account = Arc::new(OrgAccount {
-        org,
-        packages: state.db.license_packages(org_id).await?,
-    });
+    let account = Arc::new(
+        OrgAccount::load(&state.db, org_id)
+            .await?
+            .ok_or_else(|| Error::InvalidToken("unknown organization".into()))?,
+    );
     state
         .cache
         .accounts

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub mod offline;
 pub mod users;
 
 use crate::approval::{self, Decision, Target};
@@ -28,8 +29,12 @@ pub enum CliError {
 }
 
 fn now() -> i64 {
+    now_time().unix_timestamp()
+}
+
+fn now_time() -> time::OffsetDateTime {
     use crate::Clock;
-    crate::SystemClock.now().unix_timestamp()
+    crate::SystemClock.now()
 }
 
 /// `serve`: binds, prints `listening on http://IP:PORT`, serves until Ctrl-C.
@@ -229,7 +234,7 @@ async fn audit_and_close(store: Store, action: &str, detail: String) -> Result<(
     Ok(())
 }
 
-/// The device `device authorize` names.
+/// The device `device authorize` or `offline respond` names.
 pub struct DeviceArg<'a> {
     pub name: &'a str,
     /// Register a new device of this name if the organization has none.

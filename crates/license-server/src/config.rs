@@ -73,6 +73,18 @@ pub struct ServeArgs {
     /// only those whose `iat` is off by more than 5 minutes.
     #[arg(long, env = "LICENSE_SERVER_DPOP_NONCE")]
     pub dpop_nonce: bool,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Serve Prometheus metrics at `/metrics` on this address (keep it
+    /// private: it is not authenticated). Off unless set.
+    #[arg(long, env = "LICENSE_SERVER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// The policy sent to consoles in every license document: flags of
+/// `serve`, `demo` and `offline respond`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
     /// Policy sent to consoles: how often to refresh the license.
     #[arg(
         long,
@@ -94,10 +106,41 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub policy_renewal_warning_days: u32,
-    /// Serve Prometheus metrics at `/metrics` on this address (keep it
-    /// private: it is not authenticated). Off unless set.
-    #[arg(long, env = "LICENSE_SERVER_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl PolicyArgs {
+    pub fn policy(&self) -> Policy {
+        Policy {
+            refresh_interval_secs: self.policy_refresh_interval_secs,
+            grace_period_secs: self.policy_grace_period_secs,
+            renewal_warning_days: self.policy_renewal_warning_days,
+            ..Policy::default()
+        }
+    }
+}
+
+/// What `offline respond` and `offline deactivate` need of the server's
+/// configuration, from the same flags and environment as `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OfflineArgs {
+    /// SQLite database file.
+    #[arg(long, env = "LICENSE_SERVER_DB")]
+    pub db: PathBuf,
+    /// The server's public base URL, as `serve --issuer` has it: requests
+    /// are made for it, and responses signed as it.
+    #[arg(long, env = "LICENSE_SERVER_ISSUER")]
+    pub issuer: String,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+impl OfflineArgs {
+    pub fn config(&self) -> Config {
+        Config {
+            policy: self.policy.policy(),
+            ..Config::new(&self.issuer)
+        }
+    }
 }
 
 /// Runtime configuration, resolved once the listener is bound.
@@ -149,12 +192,7 @@ impl Config {
             .issuer
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
-        let policy = Policy {
-            refresh_interval_secs: args.policy_refresh_interval_secs,
-            grace_period_secs: args.policy_grace_period_secs,
-            renewal_warning_days: args.policy_renewal_warning_days,
-            ..Policy::default()
-        };
+        let policy = args.policy.policy();
         Config {
             token_ttl_secs: clamp(args.token_ttl_secs),
             refresh_token_ttl_secs: clamp(args.refresh_token_ttl_secs),

@@ -5,7 +5,7 @@
 //!   and server metadata (RFC 8414).
 //! - `GET /api/v1/license`: the signed license account of the calling device.
 //! - Server-rendered admin pages: sign-in, Authorize Device, devices,
-//!   license packages, audit log.
+//!   license packages, audit log, offline activation by file.
 //!
 //! [`app`] builds the router; [`serve`] binds it. `main.rs` only parses flags.
 
@@ -24,6 +24,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod oauth;
+pub mod offline;
 pub mod roles;
 pub mod secrets;
 pub mod store;

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use license_server::config::OfflineArgs;
 use license_server::{cli, ServeArgs};
 
 /// The server allocates small, short-lived buffers on every request from
@@ -77,6 +78,44 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Air-gapped activation by file (the Offline activation page, for
+    /// scripts).
+    Offline {
+        #[command(subcommand)]
+        command: OfflineCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfflineCommand {
+    /// Answer a console's activation request with an activation response.
+    Respond {
+        #[command(flatten)]
+        server: OfflineArgs,
+        /// The organization, by name.
+        #[arg(long)]
+        org: String,
+        /// The device the console is licensed as, by name.
+        #[arg(long)]
+        device: String,
+        /// Register the device first if the organization has none of this name.
+        #[arg(long)]
+        register: bool,
+        /// The activation request file the console saved.
+        #[arg(long)]
+        request: PathBuf,
+        /// Where to write the response; stdout when omitted.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Take a console's deactivation file: its device is revoked.
+    Deactivate {
+        #[command(flatten)]
+        server: OfflineArgs,
+        /// The deactivation file the console saved.
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -266,6 +305,36 @@ async fn main() -> anyhow::Result<()> {
                 println!("enabled {email}");
             }
             UserCommand::List { db } => print!("{}", cli::users::list(&db).await?),
+        },
+        Command::Offline { command } => match command {
+            OfflineCommand::Respond {
+                server,
+                org,
+                device,
+                register,
+                request,
+                out,
+            } => {
+                let target = cli::DeviceArg {
+                    name: &device,
+                    register,
+                };
+                let done = cli::offline::respond(&server, &org, target, &request).await?;
+                match out {
+                    Some(path) => {
+                        std::fs::write(&path, &done.text)?;
+                        println!("{}", done.summary);
+                        println!("wrote {}", path.display());
+                    }
+                    None => {
+                        print!("{}", done.text);
+                        eprintln!("{}", done.summary);
+                    }
+                }
+            }
+            OfflineCommand::Deactivate { server, file } => {
+                println!("{}", cli::offline::deactivate(&server, &file).await?);
+            }
         },
     }
     Ok(())

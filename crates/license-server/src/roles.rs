@@ -30,7 +30,7 @@ pub enum Action {
     /// Work in any organization, member or not; list every organization.
     SeeEveryOrganization,
     /// Create organizations; change an account's features, hub server,
-    /// validity and renewal date; suspend an organization.
+    /// validity, renewal date and offline period; suspend an organization.
     ManageOrganizations,
     /// Create and change license packages, their totals, validity and
     /// assignments; renew them.
@@ -51,11 +51,14 @@ pub enum Action {
     ReadAudit,
     /// Invite and remove admins of the organization.
     ManageOrgAdmins,
+    /// Answer an air-gapped console's activation request with a response
+    /// file; take its deactivation file.
+    OfflineActivation,
 }
 
 impl Action {
     /// Every action, in the order of the README's role matrix.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::SeeEveryOrganization,
         Action::ManageOrganizations,
         Action::ManagePackages,
@@ -67,6 +70,7 @@ impl Action {
         Action::ReadPackages,
         Action::ReadAudit,
         Action::ManageOrgAdmins,
+        Action::OfflineActivation,
     ];
 
     /// How the README's role matrix names the action.
@@ -74,7 +78,7 @@ impl Action {
         match self {
             Action::SeeEveryOrganization => "Every organization",
             Action::ManageOrganizations => {
-                "Create, edit and suspend organizations (features, hub, validity, renewal)"
+                "Create, edit and suspend organizations (features, hub, validity, renewal, offline period)"
             }
             Action::ManagePackages => {
                 "Create and edit license packages, totals, assignments; renew"
@@ -87,6 +91,9 @@ impl Action {
             Action::ReadPackages => "Read license packages and licenses (own organizations)",
             Action::ReadAudit => "Audit log (own organizations)",
             Action::ManageOrgAdmins => "Invite and remove admins (own organizations)",
+            Action::OfflineActivation => {
+                "Offline activation by file: respond, deactivate (own organizations)"
+            }
         }
     }
 }
@@ -105,6 +112,7 @@ impl Role {
                     | Action::ReadPackages
                     | Action::ReadAudit
                     | Action::ManageOrgAdmins
+                    | Action::OfflineActivation
             ),
         }
     }

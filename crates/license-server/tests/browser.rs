@@ -288,6 +288,7 @@ async fn hostile_names_run_nothing_and_pages_fit_800px() {
             "/admin/password".to_owned(),
             "/admin/api-tokens".to_owned(),
             "/admin/keys".to_owned(),
+            "/admin/offline".to_owned(),
         ];
         for page in &pages {
             step!("open page", c.goto(&server.url(page)));

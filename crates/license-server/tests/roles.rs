@@ -51,6 +51,10 @@ fn vendor_action(name: &str) -> (String, Vec<(&'static str, &'static str)>) {
             ]
             .concat(),
         ),
+        "set_offline_period" => (
+            "/admin/account/offline-days".into(),
+            vec![("offline_days", "90")],
+        ),
         "suspend_organization" => ("/admin/account/suspend".into(), vec![]),
         "resume_organization" => ("/admin/account/resume".into(), vec![]),
         "create_package" => (
@@ -194,6 +198,7 @@ macro_rules! role_matrix {
 role_matrix!(
     create_organization,
     edit_account,
+    set_offline_period,
     suspend_organization,
     resume_organization,
     create_package,
@@ -294,6 +299,7 @@ async fn org_admin_sees_nothing_of_another_organization() {
         "/admin/packages",
         "/admin/audit",
         "/admin/users",
+        "/admin/offline",
     ] {
         let page = page_text(&server, &client, path).await;
         assert!(

@@ -7,23 +7,23 @@
 
 mod authorization;
 mod install_key;
+mod notices;
+mod offline;
 mod refresh;
 
 use std::sync::Arc;
 
 use license_client::{connectivity, ClientConfig, DpopKey, LicenseClient};
 use license_core::token::{verify, Expectation, VerifyError};
-use license_core::{
-    notices_due, state_tampered_notice, AccountClaims, JwkSet, LicenseState, Notice, Policy,
-};
+use license_core::{state_tampered_notice, AccountClaims, JwkSet, LicenseState, Notice, Policy};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 pub use self::authorization::AuthorizationView;
 use self::authorization::Pending;
+pub use self::offline::vendor_keys;
 use crate::clock::Clock;
 use crate::error::{CommandError, ErrorCode};
-use crate::notify::Notifier;
 use crate::settings::Settings;
 use crate::store::{integrity, Persisted, StateFile, StateIntegrity};
 use crate::vault::{Guard, TokenVault, VaultError};
@@ -241,6 +241,7 @@ impl Licensing {
                 server_url: guard.server_url.clone().or(persisted.server_url),
                 server_id: guard.server_id.clone().or(persisted.server_id),
                 license_document: persisted.license_document,
+                offline_license: persisted.offline_license,
                 ..Persisted::default()
             };
         }
@@ -255,6 +256,8 @@ impl Licensing {
         persisted.state.revoked |= guard.revoked;
         let mut client = None;
         persisted.state.account = None;
+        persisted.state.offline_until = None;
+        persisted.state.offline_id = None;
         if let Some(url) = persisted.server_url.clone() {
             // Without the install's key: this one verifies offline, and is
             // given the key before it talks to the server.
@@ -262,6 +265,17 @@ impl Licensing {
                 let anchor = guard.anchors.get(c.server_url()).cloned();
                 if let Some(anchor) = &anchor {
                     c.set_cached_jwks(anchor.clone());
+                }
+                if let Some(anchor) = &anchor {
+                    offline::restore_offline(
+                        &vault,
+                        &file,
+                        &guard,
+                        anchor,
+                        c.server_url(),
+                        &mut persisted,
+                    )
+                    .await;
                 }
                 if let (Some(raw), Some(anchor)) = (persisted.license_document.clone(), anchor) {
                     // Whose signature, for whom: checked here. How long it
@@ -434,69 +448,6 @@ impl Licensing {
         let inner = self.inner.lock().await;
         inner.persisted.state.effective_now(self.clock.now())
     }
-    /// Shows the notices owed now through `notifier` and remembers each one
-    /// shown, across restarts, so none is sent twice. A notice that could
-    /// not be shown stays owed.
-    pub async fn deliver_notices(
-        &self,
-        notifier: Arc<dyn Notifier>,
-    ) -> Result<Vec<Notice>, CommandError> {
-        let due = {
-            let mut inner = self.inner.lock().await;
-            let now = self.clock.now();
-            inner.persisted.state.observe(now);
-            // Persist the highest time seen even when nothing is owed (it is
-            // what detects a clock set back after a restart), but not on every
-            // tick: within the clock tolerance, losing it costs nothing.
-            let due_to_save = inner
-                .highest_saved
-                .is_none_or(|saved| now - saved >= HIGHEST_SEEN_SAVE_EVERY);
-            if due_to_save {
-                self.save(&mut inner)?;
-            }
-            let mut due = notices_due(
-                &Self::effective_state(&inner),
-                &inner.persisted.delivered,
-                now,
-            );
-            // Owed until shown once (then it is in `delivered`).
-            if let Some(notice) = &inner.tamper_notice {
-                if !inner.persisted.delivered.0.contains(&notice.id) {
-                    due.push(notice.clone());
-                }
-            }
-            due
-        };
-        if due.is_empty() {
-            return Ok(due);
-        }
-        // The desktop's notification service is a blocking D-Bus call.
-        let shown = tokio::task::spawn_blocking(move || {
-            due.into_iter()
-                .filter(|notice| match notifier.show(notice) {
-                    Ok(()) => true,
-                    Err(err) => {
-                        tracing::warn!(id = %notice.id, error = %err, "notification not shown");
-                        false
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| {
-            CommandError::new(
-                ErrorCode::Internal,
-                format!("notification task failed: {e}"),
-            )
-        })?;
-        let mut inner = self.inner.lock().await;
-        for notice in &shown {
-            inner.persisted.delivered.mark(notice);
-        }
-        self.save(&mut inner)?;
-        Ok(shown)
-    }
-
     /// Waits until the license changes (or forever).
     pub async fn changed(&self) {
         self.changed.notified().await

@@ -139,6 +139,12 @@ impl Licensing {
             {
                 return Ok(self.view_of(&inner));
             }
+            if inner.persisted.offline_license.is_some() {
+                return Err(CommandError::new(
+                    ErrorCode::LicensedOffline,
+                    "This server is licensed by file (offline): there is nothing to refresh online. Renew it with a new activation request before the offline license runs out.",
+                ));
+            }
             let (Some(url), Some(id)) = (
                 inner.persisted.server_url.clone(),
                 inner.persisted.server_id.clone(),

@@ -152,6 +152,32 @@ describe("LicensePanel", () => {
     expect(badge).toHaveClass("bad");
   });
 
+  it("licensed by file, it says so and counts the offline license down, with no grace banner", () => {
+    mockIPC(() => null);
+    render(LicensePanel, {
+      view: licensedView({
+        statusLabel: "Licensed (offline)",
+        verification: "offline",
+        offlineUntil: "2030-01-31T00:00:00Z",
+        offlineLeftSecs: 2 * 86400 + 3600,
+      }),
+      onChange: () => {},
+    });
+    expect(screen.getByTestId("license-status")).toHaveTextContent("Licensed (offline)");
+    expect(screen.getByTestId("offline")).toHaveTextContent("Licensed by file (offline)");
+    expect(screen.getByTestId("offline-countdown")).toHaveTextContent(/2\s*d/);
+    expect(screen.queryByTestId("grace")).toBeNull();
+  });
+
+  it("an offline license run out says the service may stop", () => {
+    mockIPC(() => null);
+    render(LicensePanel, {
+      view: licensedView({ verification: "offline_expired", offlineUntil: "2020-01-01T00:00:00Z", offlineLeftSecs: 0 }),
+      onChange: () => {},
+    });
+    expect(screen.getByTestId("offline")).toHaveTextContent("Offline license expired");
+  });
+
   it("after the grace end it says verification is overdue", () => {
     mockIPC(() => null);
     render(LicensePanel, {

@@ -51,6 +51,8 @@ export const graceRunning: Record<VerificationCode, boolean> = {
   verified: false,
   grace_period: true,
   grace_expired: false,
+  offline: false,
+  offline_expired: false,
 };
 
 /** The offline grace period is over. */
@@ -59,6 +61,8 @@ export const graceOver: Record<VerificationCode, boolean> = {
   verified: false,
   grace_period: false,
   grace_expired: true,
+  offline: false,
+  offline_expired: false,
 };
 
 /** The badge class of a license package's status. */
@@ -93,6 +97,9 @@ export const serverUnreachable: Record<ErrorCode, boolean> = {
   open_failed: false,
   unsupported: false,
   clipboard: false,
+  offline_file: false,
+  no_trust_anchor: false,
+  licensed_offline: false,
   internal: false,
 };
 

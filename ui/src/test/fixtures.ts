@@ -22,6 +22,8 @@ export function unlicensedView(overrides: Partial<LicenseView> = {}): LicenseVie
     graceEndsAt: null,
     graceLeftSecs: null,
     gracePeriod: "3 days",
+    offlineUntil: null,
+    offlineLeftSecs: null,
     nextRefreshAt: null,
     clockRolledBackSecs: null,
     stateIntegrity: "intact",

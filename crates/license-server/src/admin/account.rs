@@ -1,7 +1,8 @@
 //! An organization's license account: features, hub server, validity and
-//! renewal date (edited on the packages page).
+//! renewal date, offline period (edited on the packages page).
 
 use axum::extract::State;
+use license_core::offline::MAX_OFFLINE_DAYS;
 use serde::Deserialize;
 
 use super::audit::record;
@@ -69,6 +70,45 @@ pub(super) async fn update(
         fmt_date(renewal_date)
     );
     record(&state, &session, org.id, "account.updated", &detail).await?;
+    changed(&state, "/admin/packages")
+}
+
+#[derive(Deserialize)]
+pub(super) struct OfflineDaysForm {
+    csrf: String,
+    offline_days: String,
+}
+
+csrf_token!(OfflineDaysForm);
+
+/// How many days the organization's offline licenses last (air-gapped
+/// activation by file; `crate::offline`).
+pub(super) async fn set_offline_days(
+    State(state): State<AppState>,
+    PermittedInOrg { session, org, .. }: PermittedInOrg<ManageOrganizations>,
+    Posted(form): Posted<OfflineDaysForm>,
+) -> PageResult {
+    let days = form
+        .offline_days
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|d| (1..=MAX_OFFLINE_DAYS).contains(d))
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "Offline period: a whole number of days from 1 to {MAX_OFFLINE_DAYS}"
+            ))
+        })?;
+    state.db.set_offline_days(org.id, days).await?;
+    let detail = format!("offline period: {days} days (was {})", org.offline_days);
+    record(
+        &state,
+        &session,
+        org.id,
+        "organization.offline_days",
+        &detail,
+    )
+    .await?;
     changed(&state, "/admin/packages")
 }
 

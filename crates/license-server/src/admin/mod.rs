@@ -1,5 +1,6 @@
 //! Server-rendered admin pages: sign-in, organization choice, Authorize
-//! Device (RFC 8628 verification URI), devices, license packages, audit log.
+//! Device (RFC 8628 verification URI), devices, license packages, audit log,
+//! offline activation by file.
 //!
 //! Sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure when the
 //! issuer is https), stored server-side only as its SHA-256. Every form
@@ -28,6 +29,7 @@ mod devices;
 mod invitations;
 mod keys;
 mod login;
+mod offline;
 mod orgs;
 mod packages;
 mod page;
@@ -69,6 +71,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/account", post(account::update))
         .route("/admin/account/suspend", post(account::suspend))
         .route("/admin/account/resume", post(account::resume))
+        .route(
+            "/admin/account/offline-days",
+            post(account::set_offline_days),
+        )
+        .route("/admin/offline", get(offline::page))
+        .route("/admin/offline/respond", post(offline::respond))
+        .route("/admin/offline/deactivate", post(offline::deactivate))
+        .route("/admin/offline/{id}/response", get(offline::download))
         .route(
             "/admin/packages/{id}",
             get(packages::page).post(packages::update),

@@ -58,6 +58,8 @@ struct PackagesPage {
     notice: Option<String>,
     error: Option<String>,
     suspended: bool,
+    /// How many days an offline license lasts (`crate::offline`).
+    offline_days: u32,
 }
 
 pub(super) async fn list(
@@ -108,6 +110,7 @@ pub(super) async fn list(
         notice: None,
         error: None,
         suspended: org.suspended_at.is_some(),
+        offline_days: org.offline_days,
     }))
 }
 

@@ -292,7 +292,8 @@ permissions!(
     ManageDevices,
     ReadPackages,
     ReadAudit,
-    ManageOrgAdmins
+    ManageOrgAdmins,
+    OfflineActivation
 );
 
 /// A signed-in admin whose role allows `P`; 403 for any other role.

@@ -42,6 +42,17 @@ pub(super) async fn insert(
     scalar(conn, sql, args![org_id, name, server_id, now]).await
 }
 
+/// Revokes the device and every token chain it holds, on `conn`. The
+/// caller forgets the issued tokens once this is committed.
+pub(super) async fn revoke(conn: &mut SqliteConnection, id: i64, now: i64) -> DbResult<()> {
+    let device = "UPDATE devices SET revoked_at = ?, token_expiry = NULL WHERE id = ?";
+    execute(&mut *conn, device, args![now, id]).await?;
+    let chains =
+        "UPDATE token_chains SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL";
+    execute(&mut *conn, chains, args![now, id]).await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn create_device(
         &self,
@@ -99,11 +110,7 @@ impl Store {
     /// Revokes the device and every token chain it holds.
     pub async fn revoke_device(&self, id: i64, now: i64) -> DbResult<()> {
         let mut tx = self.write.begin().await?;
-        let device = "UPDATE devices SET revoked_at = ?, token_expiry = NULL WHERE id = ?";
-        execute(&mut *tx, device, args![now, id]).await?;
-        let chains =
-            "UPDATE token_chains SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL";
-        execute(&mut *tx, chains, args![now, id]).await?;
+        revoke(&mut tx, id, now).await?;
         tx.commit().await?;
         self.issued.forget_all();
         Ok(())

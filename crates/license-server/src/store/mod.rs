@@ -32,6 +32,7 @@ mod devices;
 mod invitations;
 mod issued;
 mod keys;
+mod offline;
 mod orgs;
 mod packages;
 mod sql;
@@ -58,6 +59,7 @@ pub use device_codes::{
 pub use devices::Device;
 pub use invitations::{Accepted, Invitation, NewInvitation};
 pub use keys::KeyRow;
+pub use offline::{Activated, Deactivation, NewOfflineActivation, OfflineActivation};
 pub use orgs::{OnCopy, Org, OrgInput};
 pub use packages::{
     build_packages, AssignedTo, AssignmentRow, Package, PackageLicense, PackageStatus,

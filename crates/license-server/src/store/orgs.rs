@@ -9,7 +9,7 @@ use super::{feature_list, DbResult, Store};
 /// `SELECT` the columns of [`Org`] `FROM organizations`, then the rest.
 macro_rules! select_organizations {
     ($rest:literal) => {
-        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until, suspended_at, on_copy FROM organizations ", $rest)
+        concat!("SELECT id, name, features, hub_server_name, hub_server_url, renewal_date, valid_from, valid_until, suspended_at, on_copy, offline_days FROM organizations ", $rest)
     };
 }
 
@@ -36,6 +36,9 @@ pub struct Org {
     pub suspended_at: Option<i64>,
     /// What follows when a copy of one of its consoles is noticed.
     pub on_copy: OnCopy,
+    /// How many days an offline license (air-gapped activation by file)
+    /// lasts, at most: `license_core::offline::offline_expiry` decides.
+    pub offline_days: u32,
 }
 
 /// What the server does when it notices a possible copy of a console.
@@ -169,6 +172,14 @@ impl Store {
     pub async fn set_on_copy(&self, id: i64, on_copy: OnCopy) -> DbResult<()> {
         let sql = "UPDATE organizations SET on_copy = ? WHERE id = ?";
         execute(&self.write, sql, args![on_copy, id]).await?;
+        Ok(())
+    }
+
+    /// Sets how many days the organization's offline licenses last; the
+    /// caller checks the range.
+    pub async fn set_offline_days(&self, id: i64, days: u32) -> DbResult<()> {
+        let sql = "UPDATE organizations SET offline_days = ? WHERE id = ?";
+        execute(&self.write, sql, args![days, id]).await?;
         Ok(())
     }
 

@@ -176,7 +176,8 @@ impl Store {
             return self.orgs().await;
         }
         let sql = "SELECT o.id, o.name, o.features, o.hub_server_name, o.hub_server_url,
-                          o.renewal_date, o.valid_from, o.valid_until, o.suspended_at, o.on_copy
+                          o.renewal_date, o.valid_from, o.valid_until, o.suspended_at, o.on_copy,
+                          o.offline_days
                      FROM organizations o JOIN memberships m ON m.org_id = o.id
                     WHERE m.user_id = ? ORDER BY o.name";
         sqlx::query_as_with(sql, args![user_id])

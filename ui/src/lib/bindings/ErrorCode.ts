@@ -5,4 +5,4 @@
  * TypeScript union of the snake_case names and branches on them, never on
  * the message.
  */
-export type ErrorCode = "offline" | "timeout" | "tls" | "server_error" | "protocol" | "clock" | "denied" | "code_expired" | "revoked" | "invalid_input" | "cancelled" | "superseded" | "no_authorization" | "authorization_pending" | "not_licensed" | "keychain_missing" | "keychain_locked" | "keychain_unavailable" | "keychain_corrupt" | "storage" | "open_failed" | "unsupported" | "clipboard" | "internal";
+export type ErrorCode = "offline" | "timeout" | "tls" | "server_error" | "protocol" | "clock" | "denied" | "code_expired" | "revoked" | "invalid_input" | "cancelled" | "superseded" | "no_authorization" | "authorization_pending" | "not_licensed" | "keychain_missing" | "keychain_locked" | "keychain_unavailable" | "keychain_corrupt" | "storage" | "open_failed" | "unsupported" | "clipboard" | "offline_file" | "no_trust_anchor" | "licensed_offline" | "internal";

@@ -13,7 +13,8 @@ export type LicenseView = {
  */
 status: LicenseStatusCode, 
 /**
- * "Not licensed", "Licensed", "Requires Renewal", "Expired - Requires Renewal", "Revoked".
+ * "Not licensed", "Licensed", "Requires Renewal", "Expired - Requires
+ * Renewal", "Revoked", with " (offline)" when licensed by file.
  */
 statusLabel: string, 
 /**
@@ -88,6 +89,15 @@ graceLeftSecs: number | null,
  * The server's grace period in words ("3 days"), whatever its state.
  */
 gracePeriod: string, 
+/**
+ * Licensed by file: the offline license's expiry (RFC 3339).
+ */
+offlineUntil: string | null, 
+/**
+ * Seconds the offline license has left at `now` (the UI counts down
+ * from here).
+ */
+offlineLeftSecs: number | null, 
 /**
  * When the console refreshes next (RFC 3339).
  */

@@ -3,4 +3,4 @@
 /**
  * Where verification with the license server stands.
  */
-export type VerificationCode = "never" | "verified" | "grace_period" | "grace_expired";
+export type VerificationCode = "never" | "verified" | "grace_period" | "grace_expired" | "offline" | "offline_expired";
