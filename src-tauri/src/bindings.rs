@@ -12,6 +12,7 @@ use crate::commands::connection::{
     ConnectionProxy, ConnectionReportView, ConnectionRule, ConnectionStepKind, ConnectionStepRow,
     ConnectionStepStatus, ConnectionTls,
 };
+use crate::commands::offline::OfflineFileView;
 use crate::commands::settings::SettingsView;
 use crate::error::{CommandError, ErrorCode};
 use crate::licensing::AuthorizationView;
@@ -66,6 +67,7 @@ fn the_committed_dto_bindings_are_what_the_rust_types_generate() {
         LicenseRow,
         LicenseStatusCode,
         LicenseView,
+        OfflineFileView,
         PackageRow,
         PackageStatusCode,
         Settings,

@@ -23,6 +23,9 @@ macro_rules! console_commands {
             settings::get_settings() -> SettingsView;
             settings::save_settings(settings: Settings) -> LicenseView;
             connection::test_connection(server_url: Option<String>) -> ConnectionReportView;
+            offline::save_activation_request(server_url: Option<String>) -> OfflineFileView;
+            offline::load_activation_response(text: String) -> LicenseView;
+            offline::deactivate_offline_license() -> OfflineFileView;
         }
     };
 }

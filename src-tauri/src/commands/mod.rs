@@ -4,6 +4,7 @@
 pub mod app;
 pub mod connection;
 pub mod license;
+pub mod offline;
 #[cfg(any(debug_assertions, feature = "perf-probe"))]
 pub mod probe;
 pub mod settings;

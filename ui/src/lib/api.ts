@@ -71,6 +71,10 @@ export const getSettings = () => call("get_settings");
 export const saveSettings = (settings: Settings) => call("save_settings", { settings });
 /** Test connection: to `serverUrl` as typed, or (null) to the configured server. */
 export const testConnection = (serverUrl: string | null = null) => call("test_connection", { serverUrl });
+/** Save activation request: for `serverUrl` as typed, or (null) the configured server. */
+export const saveActivationRequest = (serverUrl: string | null = null) => call("save_activation_request", { serverUrl });
+export const loadActivationResponse = (text: string) => call("load_activation_response", { text });
+export const deactivateOfflineLicense = () => call("deactivate_offline_license");
 
 export function onLicenseChanged(handler: (view: LicenseView) => void): Promise<UnlistenFn> {
   return listen<LicenseView>("license-changed", (event) => handler(event.payload));

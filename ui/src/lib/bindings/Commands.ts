@@ -3,6 +3,7 @@ import type { AppInfo } from "./AppInfo";
 import type { AuthorizationView } from "./AuthorizationView";
 import type { ConnectionReportView } from "./ConnectionReportView";
 import type { LicenseView } from "./LicenseView";
+import type { OfflineFileView } from "./OfflineFileView";
 import type { Settings } from "./Settings";
 import type { SettingsView } from "./SettingsView";
 
@@ -23,6 +24,9 @@ export type Commands = {
   get_settings: { args: Record<string, never>; answer: SettingsView };
   save_settings: { args: { settings: Settings }; answer: LicenseView };
   test_connection: { args: { serverUrl: string | null }; answer: ConnectionReportView };
+  save_activation_request: { args: { serverUrl: string | null }; answer: OfflineFileView };
+  load_activation_response: { args: { text: string }; answer: LicenseView };
+  deactivate_offline_license: { args: Record<string, never>; answer: OfflineFileView };
 };
 
 /** The name of every command. */
