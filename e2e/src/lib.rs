@@ -8,6 +8,7 @@
 //! test needs: processes that are always killed, a timeout on every step, and
 //! screenshots under `target/e2e/`.
 
+pub mod admin;
 pub mod cycles;
 
 use std::future::Future;
@@ -569,6 +570,39 @@ pub async fn fill(client: &Client, css: &str, text: &str) -> Result<()> {
         field.send_keys(text).await?;
         let now = field.prop("value").await?.unwrap_or_default();
         anyhow::ensure!(now == text, "the field holds {now:?} after typing {text:?}");
+        Ok(())
+    })
+    .await
+}
+
+/// Scrolls the element matching `css` to the top of the window (for a
+/// screenshot of what lies below the fold).
+pub async fn scroll_to(client: &Client, css: &str) -> Result<()> {
+    step(&format!("scroll to `{css}`"), STEP, async {
+        let element = client.wait().for_element(Locator::Css(css)).await?;
+        client
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'start' });",
+                vec![serde_json::to_value(&element)?],
+            )
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Puts `text` into the field matching `css` as a paste would: a few
+/// kilobytes typed key by key take long and prove nothing more.
+pub async fn paste(client: &Client, css: &str, text: &str) -> Result<()> {
+    step(&format!("paste into `{css}`"), STEP, async {
+        let field = client.wait().for_element(Locator::Css(css)).await?;
+        client
+            .execute(
+                "arguments[0].value = arguments[1];\n\
+                 arguments[0].dispatchEvent(new Event('input', { bubbles: true }));",
+                vec![serde_json::to_value(&field)?, text.into()],
+            )
+            .await?;
         Ok(())
     })
     .await

@@ -19,8 +19,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use e2e::admin::Admin;
 use e2e::cycles::{
-    artifact_log, audit_count, device_record, read_state, sql, sql_write, Admin, Clone, Console,
+    artifact_log, audit_count, device_record, read_state, sql, sql_write, Clone, Console,
     StateView, DOCUMENT_VERIFIED,
 };
 use e2e::{licensed_home, state_file_in, LicenseServer};

@@ -6,6 +6,7 @@ include!("commands/list.rs");
 
 #[cfg(test)]
 mod bindings;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod error;
@@ -76,6 +77,9 @@ pub fn setup<R: Runtime>(builder: Builder<R>) -> Builder<R> {
 /// Opens the license state and starts the background refresh.
 fn start_licensing<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {
     let dir = app.path().app_data_dir()?;
+    // Held for the life of the window: a command-line subcommand waits for
+    // no one and refuses while it is held (see cli.rs).
+    app.manage(store::StateLock::take(&dir)?);
     let default_url = std::env::var("LICENSE_CONSOLE_SERVER_URL").ok();
     let events: Arc<dyn Events> = Arc::new(TauriEvents(app.clone()));
     let licensing = tauri::async_runtime::block_on(Licensing::open(

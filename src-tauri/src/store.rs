@@ -20,6 +20,45 @@ use serde_json::value::RawValue;
 
 use crate::vault::Guard;
 
+/// The lock that keeps one process at a time on a state folder: the
+/// console's window holds it while it runs, a command-line subcommand while
+/// it works, so neither writes over what the other just wrote. The operating
+/// system lets it go when the process ends, however it ends.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+impl StateLock {
+    const FILE: &'static str = "console.lock";
+
+    fn open(dir: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(Self::FILE))
+    }
+
+    /// Takes the lock of `dir`, waiting while another process holds it.
+    pub fn take(dir: &Path) -> std::io::Result<Self> {
+        let file = Self::open(dir)?;
+        file.lock()?;
+        Ok(Self { _file: file })
+    }
+
+    /// Takes the lock of `dir` if no other process holds it.
+    pub fn try_take(dir: &Path) -> std::io::Result<Option<Self>> {
+        let file = Self::open(dir)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
 /// Everything the console remembers between runs, except tokens.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

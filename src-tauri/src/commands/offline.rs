@@ -23,7 +23,36 @@ pub struct OfflineFileView {
     pub path: Option<String>,
     /// The request's id (activation requests only).
     pub request_id: Option<String>,
+    /// The text as a QR code (SVG), to carry it with a phone's camera;
+    /// `None` when it is too long for one.
+    pub qr_svg: Option<String>,
 }
+
+/// `text` as a QR code in SVG, with medium error correction when it fits
+/// (a screen photographed at an angle), else low; `None` past a QR code's
+/// capacity.
+pub fn qr_svg(text: &str) -> Option<String> {
+    use qrcode::{EcLevel, QrCode};
+    let code = QrCode::with_error_correction_level(text, EcLevel::M)
+        .or_else(|_| QrCode::with_error_correction_level(text, EcLevel::L))
+        .ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// The name an activation request is saved under: the request id's start,
+/// so two requests never share a file.
+pub fn request_file_name(request_id: &str) -> String {
+    let short: String = request_id.chars().take(8).collect();
+    format!("activation-request-{short}.txt")
+}
+
+/// The name a deactivation file is saved under.
+pub const DEACTIVATION_FILE_NAME: &str = "license-deactivation.txt";
 
 /// Saves `text` as `name` in the Downloads folder (else the home folder).
 fn save_file<R: Runtime>(app: &AppHandle<R>, name: &str, text: &str) -> Option<String> {
@@ -50,9 +79,9 @@ pub async fn save_activation_request<R: Runtime>(
     server_url: Option<String>,
 ) -> Result<OfflineFileView, CommandError> {
     let (pending, text) = licensing.activation_request(server_url.as_deref()).await?;
-    let short: String = pending.request_id.chars().take(8).collect();
-    let path = save_file(&app, &format!("activation-request-{short}.txt"), &text);
+    let path = save_file(&app, &request_file_name(&pending.request_id), &text);
     Ok(OfflineFileView {
+        qr_svg: qr_svg(&text),
         text,
         path,
         request_id: Some(pending.request_id),
@@ -76,10 +105,30 @@ pub async fn deactivate_offline_license<R: Runtime>(
     licensing: State<'_, Arc<Licensing>>,
 ) -> Result<OfflineFileView, CommandError> {
     let text = licensing.deactivate_offline().await?;
-    let path = save_file(&app, "license-deactivation.txt", &text);
+    let path = save_file(&app, DEACTIVATION_FILE_NAME, &text);
     Ok(OfflineFileView {
+        qr_svg: qr_svg(&text),
         text,
         path,
         request_id: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qr_svg;
+
+    #[test]
+    fn a_request_sized_text_is_a_qr_code_and_an_oversized_one_is_not() {
+        let svg = qr_svg(&"x".repeat(1_500)).expect("1,500 bytes fit a QR code");
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"));
+        // Larger text, more modules: the picture encodes the text given.
+        let small = qr_svg("short").unwrap();
+        assert!(small.len() < svg.len());
+        assert_eq!(
+            qr_svg(&"x".repeat(3_000)),
+            None,
+            "past any QR code's capacity"
+        );
+    }
 }

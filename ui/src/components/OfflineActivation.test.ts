@@ -10,13 +10,22 @@ describe("OfflineActivation", () => {
     mockIPC((cmd, args) => {
       calls.push([cmd, args]);
       if (cmd === "save_activation_request")
-        return { text: "eyJhbGciOi.req.sig", path: "/home/admin/Downloads/activation-request-abcd1234.txt", requestId: "abcd1234" };
+        return {
+          text: "eyJhbGciOi.req.sig",
+          path: "/home/admin/Downloads/activation-request-abcd1234.txt",
+          requestId: "abcd1234",
+          qrSvg: '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0h1v1H0z"/></svg>',
+        };
       return null;
     });
     render(OfflineActivation, { serverUrl: "https://licenses.example.com", onChange: () => {} });
     await fireEvent.click(screen.getByTestId("save-activation-request"));
     expect(await screen.findByTestId("activation-request-text")).toHaveValue("eyJhbGciOi.req.sig");
     expect(screen.getByTestId("activation-request-path")).toHaveTextContent("activation-request-abcd1234.txt");
+    expect(screen.getByTestId("activation-request-qr").getAttribute("src")).toBe(
+      "data:image/svg+xml;charset=utf-8," +
+        encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0h1v1H0z"/></svg>'),
+    );
     expect(calls).toEqual([["save_activation_request", { serverUrl: "https://licenses.example.com" }]]);
   });
 
@@ -61,15 +70,19 @@ describe("OfflineActivation", () => {
     const calls: string[] = [];
     mockIPC((cmd) => {
       calls.push(cmd);
-      if (cmd === "deactivate_offline_license") return { text: "eyJ.deact.sig", path: null, requestId: null };
+      if (cmd === "deactivate_offline_license") return { text: "eyJ.deact.sig", path: null, requestId: null, qrSvg: null };
       if (cmd === "license_view") return licensedView({ status: "unlicensed" });
       return null;
     });
-    render(OfflineActivation, { licensedOffline: true, onChange: () => {} });
+    const panel = render(OfflineActivation, { licensedOffline: true, onChange: () => {} });
     await fireEvent.click(screen.getByTestId("deactivate"));
     expect(calls).toEqual([]);
     await fireEvent.click(screen.getByTestId("deactivate-confirm"));
     expect(await screen.findByTestId("deactivation-text")).toHaveValue("eyJ.deact.sig");
     expect(calls).toEqual(["deactivate_offline_license", "license_view"]);
+    // The panel gives way to the Not licensed screen, which still shows the file.
+    panel.unmount();
+    render(OfflineActivation, { onChange: () => {} });
+    expect(screen.getByTestId("deactivation-text")).toHaveValue("eyJ.deact.sig");
   });
 });

@@ -15,4 +15,9 @@ path: string | null,
 /**
  * The request's id (activation requests only).
  */
-requestId: string | null, };
+requestId: string | null, 
+/**
+ * The text as a QR code (SVG), to carry it with a phone's camera;
+ * `None` when it is too long for one.
+ */
+qrSvg: string | null, };
