@@ -15,6 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::connectivity::select_proxy;
+use crate::desktop_proxy::DesktopProxy;
 use crate::dpop::{DpopKey, Signer};
 use crate::error::{clean, ClientError};
 use crate::server_url::{parse_server_url, url_string};
@@ -53,6 +55,11 @@ pub struct ClientConfig {
     /// (RFC 9449) on the token grants, the license fetch and revocation, and
     /// the server binds the tokens to it. Without one, tokens are Bearer.
     pub dpop_key: Option<DpopKey>,
+    /// The desktop's proxy settings, for an environment that names no
+    /// proxy ([`DesktopProxy::when_environment_has_none`]). With them the
+    /// client takes its proxy from these alone, as the connectivity check
+    /// does; without them, from the environment.
+    pub desktop_proxy: Option<DesktopProxy>,
 }
 
 impl ClientConfig {
@@ -66,6 +73,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             dpop_key: None,
+            desktop_proxy: None,
         }
     }
 
@@ -192,6 +200,12 @@ impl LicenseClient {
             // redirect could carry a token to another host.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("license-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(desktop) = &config.desktop_proxy {
+            builder = builder.no_proxy();
+            if let Some(proxy) = select_proxy(&config.server_url, &|name| desktop.get(name)) {
+                builder = builder.proxy(proxy.to_reqwest()?);
+            }
+        }
         if let Some(pem) = &config.extra_ca_pem {
             let bad = |detail: String| ClientError::InvalidInput {
                 reason: format!(

@@ -49,7 +49,7 @@ use tokio::time::Instant;
 use url::{Host, Url};
 
 use crate::client::{ClientConfig, LicenseClient};
-use crate::error::clean;
+use crate::error::{clean, ClientError};
 use crate::secret::Secret;
 use crate::server_url::{parse_server_url, url_string};
 
@@ -232,20 +232,20 @@ impl Report {
 }
 
 /// Checks how far this computer gets to the license server of `config`,
-/// with the proxy from the environment (as the console's HTTP client picks
-/// it). `clock` is read for the certificate's validity and when the server's
+/// through the proxy the console's HTTP client takes ([`proxy_of`]: the
+/// desktop's settings the configuration carries, else the environment).
+/// `clock` is read for the certificate's validity and when the server's
 /// `Date` arrives. Never fails: every problem is a step of the report.
 pub async fn check(
     config: &ClientConfig,
     clock: impl Fn() -> OffsetDateTime + Send + Sync,
 ) -> Report {
-    let proxy = select_proxy(&config.server_url, &|name| std::env::var(name).ok());
-    check_via(config, proxy, clock).await
+    check_via(config, proxy_of(config), clock).await
 }
 
 /// [`check`] with the proxy given (from [`select_proxy`]), not read from the
-/// environment. The metadata step still uses the console's own client,
-/// whose proxy comes from the environment.
+/// configuration. The metadata step still uses the console's own client,
+/// whose proxy comes from the configuration ([`proxy_of`]).
 pub async fn check_via(
     config: &ClientConfig,
     proxy: Option<ProxyInfo>,
@@ -420,6 +420,20 @@ pub fn summary(report: &Report) -> String {
     }
 }
 
+/// The proxy the client of `config` uses: from the desktop's settings when
+/// the configuration carries them, else from the environment.
+pub fn proxy_of(config: &ClientConfig) -> Option<ProxyInfo> {
+    match &config.desktop_proxy {
+        Some(desktop) => {
+            select_proxy(&config.server_url, &|name| desktop.get(name)).map(|p| ProxyInfo {
+                variable: format!("{} ({})", desktop.source, p.variable),
+                ..p
+            })
+        }
+        None => select_proxy(&config.server_url, &|name| std::env::var(name).ok()),
+    }
+}
+
 /// The proxy the console's client uses for `server_url`, from the
 /// environment as `env` reads it: `HTTPS_PROXY`/`https_proxy` (https) or
 /// `HTTP_PROXY`/`http_proxy` (http), then `ALL_PROXY`/`all_proxy`; none when
@@ -535,6 +549,33 @@ fn parse_proxy(variable: &str, value: &str) -> Option<ProxyInfo> {
         variable: variable.to_owned(),
         authorization,
     })
+}
+
+impl ProxyInfo {
+    /// The proxy for reqwest: every request through it, with the
+    /// credentials of its URL.
+    pub(crate) fn to_reqwest(&self) -> Result<reqwest::Proxy, ClientError> {
+        let scheme = self.url.split("://").next().unwrap_or("http");
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let bad = |detail: String| ClientError::InvalidInput {
+            reason: format!(
+                "The proxy {} ({}) cannot be used: {detail}. Use an HTTP proxy.",
+                self.url, self.variable
+            ),
+        };
+        let mut proxy = reqwest::Proxy::all(format!("{scheme}://{host}:{}", self.port))
+            .map_err(|e| bad(e.to_string()))?;
+        if let Some(auth) = &self.authorization {
+            let value = reqwest::header::HeaderValue::from_str(auth.expose())
+                .map_err(|e| bad(e.to_string()))?;
+            proxy = proxy.custom_http_auth(value);
+        }
+        Ok(proxy)
+    }
 }
 
 /// `%XX` decoding of a URL's user name or password (the `url` crate keeps

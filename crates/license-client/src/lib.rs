@@ -50,6 +50,7 @@
 
 mod client;
 pub mod connectivity;
+pub mod desktop_proxy;
 pub mod dpop;
 mod error;
 mod secret;

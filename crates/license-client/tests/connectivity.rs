@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::tls::{metadata, tls_server, CA};
+use common::tls::{metadata, read_head, tls_server, CA};
 
 use std::time::{Duration, SystemTime};
 
@@ -310,14 +310,9 @@ async fn connect_proxy(allowed: String) -> String {
         while let Ok((mut client, _)) = listener.accept().await {
             let allowed = allowed.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-                    match client.read_u8().await {
-                        Ok(b) => head.push(b),
-                        Err(_) => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(head) = read_head(&mut client).await else {
+                    return;
+                };
                 let authorized = head.contains("Proxy-Authorization: Basic dXNlcjpwYXNz\r\n");
                 if !authorized {
                     let _ = client

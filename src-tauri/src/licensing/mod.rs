@@ -13,6 +13,7 @@ mod refresh;
 
 use std::sync::Arc;
 
+use license_client::desktop_proxy::DesktopProxy;
 use license_client::{connectivity, ClientConfig, DpopKey, LicenseClient};
 use license_core::token::{verify, Expectation, VerifyError};
 use license_core::{state_tampered_notice, AccountClaims, JwkSet, LicenseState, Notice, Policy};
@@ -89,7 +90,8 @@ impl std::fmt::Debug for Licensing {
 
 /// The client of `url`, trusting the extra CA certificate (PEM) named by
 /// `LICENSE_CONSOLE_EXTRA_CA` if set, for networks behind a TLS-inspecting
-/// proxy. The proxy itself comes from `HTTPS_PROXY` / `NO_PROXY`. With the
+/// proxy. The proxy itself comes from `HTTPS_PROXY` / `NO_PROXY`, else from
+/// the desktop's settings (GNOME's `org.gnome.system.proxy`). With the
 /// install's DPoP key (`dpop_key`), its requests carry proofs; every client
 /// that talks to the server has it (see `install_key.rs`).
 pub fn new_client(
@@ -122,6 +124,9 @@ pub fn client_config(url: &str) -> Result<ClientConfig, CommandError> {
         })?;
         config.extra_ca_pem = Some(pem);
     }
+    // The desktop's proxy (GNOME's settings) when the environment names none.
+    config.desktop_proxy =
+        DesktopProxy::when_environment_has_none(&|name| std::env::var(name).ok());
     Ok(config)
 }
 

@@ -70,3 +70,14 @@ pub fn tls_server(metadata: impl Fn(&str) -> serde_json::Value) -> String {
     });
     base
 }
+
+/// Reads a request head (up to the blank line, at most 8 KiB) off `stream`,
+/// as a test proxy does; `None` if the connection ends first.
+pub async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        head.push(stream.read_u8().await.ok()?);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
