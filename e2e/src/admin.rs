@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use fantoccini::Locator;
 
-use crate::{artifacts_dir, binary, free_port, paste, step, Guarded, LicenseServer, STEP};
+use crate::{artifacts_dir, binary, free_port, step, Guarded, LicenseServer, STEP};
 
 /// The admin pages in headless Chromium (chromedriver), signed in as an
 /// organization admin of the demo organization added for the purpose.
@@ -204,19 +204,22 @@ impl Admin {
 }
 
 impl Admin {
-    /// Answers an activation request on the Offline activation page for
-    /// `device` (registering it when `register`) and returns the response's
-    /// text as the page shows it.
+    /// Answers an activation request on the Offline activation page,
+    /// choosing the request file the console saved in the page's file field,
+    /// for `device` (registering it when `register`), and returns the
+    /// response's text as the page shows it; `screenshot` names a picture
+    /// of the filled form.
     pub async fn answer_activation_request(
         &self,
-        request: &str,
+        request_file: &Path,
         device: &str,
         register: bool,
+        screenshot: Option<&str>,
     ) -> Result<String> {
         let c = &self.client;
         step("answer the activation request", STEP, async {
             c.goto(&format!("{}/admin/offline", self.base)).await?;
-            paste(c, "#request", request).await?;
+            choose_file(c, "#request_file", request_file).await?;
             let select = c.find(Locator::Css("#device")).await?;
             if register {
                 select.select_by_value("new").await?;
@@ -226,6 +229,9 @@ impl Admin {
                     .await?;
             } else {
                 select.select_by_label(device).await?;
+            }
+            if let Some(name) = screenshot {
+                self.screenshot(name).await?;
             }
             c.find(Locator::Css("#create-response"))
                 .await?
@@ -249,11 +255,11 @@ impl Admin {
 
     /// Uploads a deactivation file on the Offline activation page and
     /// returns the heading of the page that answers.
-    pub async fn upload_deactivation(&self, file: &str) -> Result<String> {
+    pub async fn upload_deactivation(&self, file: &Path) -> Result<String> {
         let c = &self.client;
         step("upload the deactivation file", STEP, async {
             c.goto(&format!("{}/admin/offline", self.base)).await?;
-            paste(c, "#file", file).await?;
+            choose_file(c, "#file_upload", file).await?;
             c.find(Locator::Css("#deactivate-device"))
                 .await?
                 .click()
@@ -292,4 +298,17 @@ impl Admin {
         })
         .await
     }
+}
+
+/// Chooses `file` in the file field `css`, as the file dialog would.
+async fn choose_file(c: &fantoccini::Client, css: &str, file: &Path) -> Result<()> {
+    let path = file
+        .canonicalize()
+        .with_context(|| format!("{} exists", file.display()))?;
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await?
+        .send_keys(&path.display().to_string())
+        .await?;
+    Ok(())
 }

@@ -3,6 +3,8 @@
 //! response → Licensed (offline) → renewal → deactivation, with a bad file
 //! and a stale response refused on the way.
 
+use std::path::Path;
+
 use anyhow::{ensure, Context, Result};
 use e2e::admin::Admin;
 use e2e::{
@@ -71,7 +73,7 @@ async fn activate_renew_and_deactivate_by_file() -> Result<()> {
 
         // 2. The organization admin answers it, registering the device.
         let response = admin
-            .answer_activation_request(&request, DEVICE, true)
+            .answer_activation_request(Path::new(&path), DEVICE, true, Some("offline-admin-request"))
             .await?;
         admin.screenshot("offline-response-admin").await?;
         let until = admin.text("#offline-expiry").await?;
@@ -95,8 +97,13 @@ async fn activate_renew_and_deactivate_by_file() -> Result<()> {
         // 4. Renewal: a new request, a new response for the same device.
         click(&client, "[data-testid=save-activation-request]").await?;
         let renewal = wait_value_change(&client, &request).await?;
+        let renewal_path = text_of(&client, "[data-testid=activation-request-path]").await?;
+        ensure!(
+            std::fs::read_to_string(&renewal_path)? == renewal,
+            "the renewal request is saved as {renewal_path}"
+        );
         let renewed = admin
-            .answer_activation_request(&renewal, DEVICE, false)
+            .answer_activation_request(Path::new(&renewal_path), DEVICE, false, None)
             .await?;
         // The first response answers an older request: refused.
         paste(&client, "[data-testid=activation-response-input]", &response).await?;
@@ -119,13 +126,17 @@ async fn activate_renew_and_deactivate_by_file() -> Result<()> {
         click(&client, "[data-testid=deactivate]").await?;
         click(&client, "[data-testid=deactivate-confirm]").await?;
         let deactivation = value_of(&client, "[data-testid=deactivation-text]").await?;
+        let deactivation_path = text_of(&client, "[data-testid=deactivation-path]").await?;
+        ensure!(std::fs::read_to_string(&deactivation_path)? == deactivation);
         wait_text(&client, "[data-testid=license-status]", STEP, |t| {
             t != "Licensed (offline)"
         })
         .await?;
         scroll_to(&client, "[data-testid=deactivation]").await?;
         screenshot(&client, "offline-deactivated").await?;
-        let heading = admin.upload_deactivation(&deactivation).await?;
+        let heading = admin
+            .upload_deactivation(Path::new(&deactivation_path))
+            .await?;
         ensure!(
             heading.contains(&format!("Device {DEVICE} deactivated")),
             "the admin page takes the file: {heading}"
@@ -140,7 +151,9 @@ async fn activate_renew_and_deactivate_by_file() -> Result<()> {
             "the device is revoked: {row}"
         );
         // The same file again changes nothing.
-        let again = admin.upload_deactivation(&deactivation).await?;
+        let again = admin
+            .upload_deactivation(Path::new(&deactivation_path))
+            .await?;
         ensure!(
             again.contains("deactivated already"),
             "a used deactivation file is refused: {again}"

@@ -799,3 +799,123 @@ async fn the_cli_responds_and_deactivates() {
         said(&again)
     );
 }
+
+/// Posts `parts` (name, file name if a file, content) to `path` as
+/// `multipart/form-data`, as a browser does for a form with a file chosen,
+/// with the CSRF token of the Offline activation page.
+async fn upload(
+    server: &TestServer,
+    client: &reqwest::Client,
+    path: &str,
+    parts: &[(&str, Option<&str>, &[u8])],
+) -> (u16, String) {
+    let html = page_text(server, client, "/admin/offline").await;
+    let csrf = hidden(&html, "csrf");
+    let boundary = "----license-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    let csrf_part: (&str, Option<&str>, &[u8]) = ("csrf", None, csrf.as_bytes());
+    for (name, file, content) in std::iter::once(&csrf_part).chain(parts) {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\n\
+                     Content-Type: text/plain\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let r = client
+        .post(server.url(path))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The files themselves, chosen in the page's file fields: a request file
+/// answered (the empty text field beside it does not count), a file that
+/// is not text refused, the deactivation file taken.
+#[tokio::test]
+async fn the_files_can_be_uploaded_instead_of_pasted() {
+    let server = start().await;
+    let client = browser();
+    sign_in(&server, &client).await;
+    let key = install();
+    let request = request(&key, &server.base, "req-up");
+
+    let before = snapshot(&server).await;
+    let binary = upload(
+        &server,
+        &client,
+        "/admin/offline/respond",
+        &[
+            ("request", None, b""),
+            (
+                "request_file",
+                Some("photo.jpg"),
+                &[0xff, 0xd8, 0xff, 0xe0, 0x00],
+            ),
+            ("device", None, b"new"),
+            ("new_device_name", None, b"Ship 9 Server"),
+        ],
+    )
+    .await;
+    assert_refused(binary, "not a text file");
+    assert_eq!(snapshot(&server).await, before);
+
+    let (status, body) = upload(
+        &server,
+        &client,
+        "/admin/offline/respond",
+        &[
+            ("request", None, b""),
+            (
+                "request_file",
+                Some("activation-request-req-up.txt"),
+                request.as_bytes(),
+            ),
+            ("device", None, b"new"),
+            ("new_device_name", None, b"Ship 9 Server"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let license = verify(
+        &server,
+        &textarea(&body, "activation-response"),
+        &key,
+        "req-up",
+    )
+    .await;
+
+    let file = deactivation(&key, &server.base, &license.offline.jti);
+    let (status, body) = upload(
+        &server,
+        &client,
+        "/admin/offline/deactivate",
+        &[
+            ("file", None, b""),
+            (
+                "file_upload",
+                Some("license-deactivation.txt"),
+                file.as_bytes(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Device Ship 9 Server deactivated"), "{body}");
+}

@@ -76,7 +76,11 @@ pub(super) async fn page(
 #[derive(Deserialize)]
 pub(super) struct RespondForm {
     csrf: String,
+    #[serde(default)]
     request: String,
+    /// The request file chosen instead of pasting (a multipart upload).
+    #[serde(default)]
+    request_file: String,
     device: String,
     #[serde(default)]
     new_device_name: String,
@@ -85,7 +89,20 @@ pub(super) struct RespondForm {
 #[derive(Deserialize)]
 pub(super) struct DeactivateForm {
     csrf: String,
+    #[serde(default)]
     file: String,
+    /// The deactivation file chosen instead of pasting.
+    #[serde(default)]
+    file_upload: String,
+}
+
+/// A file chosen wins over the text field beside it.
+fn chosen(upload: String, pasted: String) -> String {
+    if upload.trim().is_empty() {
+        pasted
+    } else {
+        upload
+    }
 }
 
 csrf_token!(RespondForm, DeactivateForm);
@@ -108,8 +125,9 @@ struct ResponsePage {
 pub(super) async fn respond(
     State(state): State<AppState>,
     PermittedInOrg { session, org, .. }: PermittedInOrg<OfflineActivation>,
-    Posted(form): Posted<RespondForm>,
+    Posted(mut form): Posted<RespondForm>,
 ) -> PageResult {
+    form.request = chosen(std::mem::take(&mut form.request_file), form.request);
     let devices = state.db.devices(org.id).await?;
     let again = |message: String| {
         let mut page = offline_page(&session, &org, &devices);
@@ -217,8 +235,9 @@ fn file_name(device_name: &str) -> String {
 pub(super) async fn deactivate(
     State(state): State<AppState>,
     PermittedInOrg { session, org, .. }: PermittedInOrg<OfflineActivation>,
-    Posted(form): Posted<DeactivateForm>,
+    Posted(mut form): Posted<DeactivateForm>,
 ) -> PageResult {
+    form.file = chosen(std::mem::take(&mut form.file_upload), form.file);
     let taken = offline::deactivate(
         Server::of(&state),
         Deactivate {

@@ -34,6 +34,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"));
+        if multipart {
+            return multipart_form(req, state).await.map(PageForm);
+        }
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(PageForm(v)),
             Err(r) if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
@@ -42,6 +50,69 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
             Err(r) => Err(PageError(Error::InvalidRequest(r.body_text()))),
         }
     }
+}
+
+/// A `multipart/form-data` form (one with a file to upload), read into the
+/// same form type: every part is a text field, a file's content included.
+/// The body limit of the admin pages bounds it; a part that is not UTF-8
+/// text is refused, and of two parts with one name the first non-empty is
+/// kept.
+async fn multipart_form<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<T, PageError> {
+    let unreadable = |e: String| {
+        PageError(Error::InvalidRequest(format!(
+            "the form could not be read: {e}"
+        )))
+    };
+    let mut parts = axum::extract::Multipart::from_request(req, state)
+        .await
+        .map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                PageError(Error::PayloadTooLarge)
+            } else {
+                unreadable(r.body_text())
+            }
+        })?;
+    let mut fields = serde_json::Map::new();
+    loop {
+        let part = match parts.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(PageError(Error::PayloadTooLarge))
+            }
+            Err(e) => return Err(unreadable(e.body_text())),
+        };
+        let Some(name) = part.name().map(str::to_owned) else {
+            continue;
+        };
+        let file = part.file_name().is_some();
+        let bytes = part.bytes().await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                PageError(Error::PayloadTooLarge)
+            } else {
+                unreadable(e.body_text())
+            }
+        })?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            PageError(Error::InvalidRequest(if file {
+                "the file chosen is not a text file; choose the file the License Console saved"
+                    .into()
+            } else {
+                format!("the field {name} is not text")
+            }))
+        })?;
+        let keep = fields
+            .get(&name)
+            .and_then(|v| v.as_str())
+            .is_some_and(|v| !v.trim().is_empty());
+        if !keep {
+            fields.insert(name, serde_json::Value::String(text));
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| unreadable(e.to_string()))
 }
 
 /// The caller's address, for rate limits: the peer's, or, when the peer is
