@@ -51,6 +51,8 @@ pub enum Refusal {
     UnknownDevice,
     #[error("the device \"{0}\" is revoked; choose another device or register a new one")]
     DeviceRevoked(String),
+    #[error("this request renews the license of Server ID {0}; choose that device (another device, or a new one, would license this server twice)")]
+    RenewsAnotherDevice(String),
     #[error("a device named \"{0}\" exists already; choose it from the list")]
     NameTaken(String),
     #[error("a new device needs a name of 1 to 100 characters, without control characters")]
@@ -156,6 +158,12 @@ pub async fn respond(server: Server<'_>, r: Respond<'_>) -> Result<Responded, Re
             )
         }
     };
+    // A renewal names the device it renews: the same device, or nothing.
+    if let Some(renews) = &request.claims.server_id {
+        if *renews != server_id {
+            return Err(Refusal::RenewsAnotherDevice(renews.clone()));
+        }
+    }
     let expires_at = offline_expiry(now, org.offline_days, org.valid_until);
     let ring = server.keys.ring();
     let license_document = sign_document(

@@ -285,6 +285,23 @@ async fn renewal_gives_a_new_license_and_new_devices_can_be_registered() {
     assert_eq!(first.offline.sub, second.offline.sub);
     assert_eq!(second.offline.exp, first.offline.exp + 7 * DAY);
 
+    // A renewal names its device (the console sends its Server ID): answered
+    // for another device, or a new one, it is refused and changes nothing.
+    let mut renewal = claims(RequestKind::Activate, &server.base, "req-3");
+    renewal.server_id = Some(first.offline.sub.clone());
+    let renewal = sign_request(&key, &renewal);
+    let before = snapshot(&server).await;
+    for other in ["Back Office Server", "new:Ship 8 Server"] {
+        let refused = respond(&server, &client, &renewal, other).await;
+        assert_refused(
+            refused,
+            &format!("renews the license of Server ID {}", first.offline.sub),
+        );
+    }
+    assert_eq!(snapshot(&server).await, before);
+    let (status, body) = respond(&server, &client, &renewal, STORE_001).await;
+    assert_eq!(status, 200, "{body}");
+
     let kiosk = install();
     let (status, body) = respond(
         &server,
