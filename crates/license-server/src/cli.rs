@@ -18,6 +18,9 @@ use crate::{demo, keys, secrets, AppState, Config, Keys, ServeArgs, SystemClock}
 pub enum CliError {
     #[error("{0}")]
     Usage(String),
+    /// The database could not be opened (or migrated) at start.
+    #[error("cannot open the database {db}: {reason}")]
+    Database { db: String, reason: String },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -26,6 +29,54 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     App(#[from] crate::Error),
+}
+
+impl CliError {
+    /// The process's exit status: 2 bad usage, 3 the database cannot be
+    /// opened, 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Database { .. } => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Opens the database named by `--db`, or says plainly why it cannot.
+pub async fn open_store(db: &Path) -> Result<Store, CliError> {
+    let named = db.display().to_string();
+    if ["postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| named.to_ascii_lowercase().starts_with(scheme))
+    {
+        return Err(CliError::Usage(format!(
+            "--db {}: this build stores its data in SQLite only; give a file path (for example /var/lib/license-server/license-server.sqlite)",
+            redact_url(&named)
+        )));
+    }
+    Store::open(db).await.map_err(|e| {
+        let mut reason = match &e {
+            sqlx::Error::Database(d) => d.message().to_owned(),
+            other => other.to_string(),
+        };
+        if reason.contains("unable to open database file") {
+            reason.push_str(" (does its folder exist, and may this user write there?)");
+        }
+        CliError::Database { db: named, reason }
+    })
+}
+
+/// `scheme://user:password@host/...` with the credentials left out.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://[redacted]@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 fn now() -> i64 {
@@ -39,7 +90,7 @@ fn now_time() -> time::OffsetDateTime {
 
 /// `serve`: binds, prints `listening on http://IP:PORT`, serves until Ctrl-C.
 pub async fn serve(args: &ServeArgs) -> Result<(), CliError> {
-    let store = Store::open(&args.db).await?;
+    let store = open_store(&args.db).await?;
     serve_store(args, store, |_| {}).await
 }
 
@@ -83,7 +134,7 @@ async fn serve_store(
 
 /// `demo`: seeds the demo account into an empty database, then serves.
 pub async fn demo(args: &ServeArgs) -> Result<(), CliError> {
-    let store = Store::open(&args.db).await?;
+    let store = open_store(&args.db).await?;
     let sign_ins = demo::seed(&store, now()).await?;
     serve_store(args, store, |config| {
         let mut out = std::io::stdout().lock();
@@ -118,7 +169,7 @@ pub async fn init(
     admin_password: Option<&str>,
     org: &str,
 ) -> Result<String, CliError> {
-    let store = Store::open(db).await?;
+    let store = open_store(db).await?;
     let now = now();
     if store.user_by_email(admin_email).await?.is_some() {
         return Err(CliError::Usage(format!(
@@ -174,7 +225,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, CliError> {
             to.display()
         )));
     }
-    let store = Store::open(db).await?;
+    let store = open_store(db).await?;
     let copied = store.backup_to(to).await;
     store.close().await;
     copied?;
@@ -183,7 +234,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, CliError> {
 
 /// `keys rotate`. Returns the new key id.
 pub async fn rotate_keys(db: &Path) -> Result<String, CliError> {
-    let store = Store::open(db).await?;
+    let store = open_store(db).await?;
     let kid = keys::rotate(&store, now()).await?;
     audit_and_close(store, "keys.rotated", format!("new signing key {kid}")).await?;
     Ok(kid)
@@ -191,7 +242,7 @@ pub async fn rotate_keys(db: &Path) -> Result<String, CliError> {
 
 /// `keys rotate-successor`. Returns the new key's id.
 pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
-    let store = Store::open(db).await?;
+    let store = open_store(db).await?;
     let id = keys::rotate_successor_key(&store, now()).await?;
     let detail = format!("new refresh-successor key {id}");
     audit_and_close(store, "keys.successor_rotated", detail).await?;
@@ -200,7 +251,7 @@ pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
 
 /// `keys withdraw KID`.
 pub async fn withdraw_key(db: &Path, kid: &str) -> Result<keys::Withdrawn, CliError> {
-    let store = Store::open(db).await?;
+    let store = open_store(db).await?;
     let Some(withdrawn) = keys::withdraw(&store, kid, now()).await? else {
         let live: Vec<String> = store
             .keys()
@@ -249,7 +300,7 @@ pub async fn authorize_device(
     user_code: &str,
     admin: Option<&str>,
 ) -> Result<String, CliError> {
-    let store = Store::open(db).await?;
+    let store = open_store(db).await?;
     let now = now();
     let Some(org) = store.org_by_name(org).await? else {
         let names: Vec<String> = store.orgs().await?.into_iter().map(|o| o.name).collect();

@@ -203,9 +203,25 @@ enum DeviceCommand {
     },
 }
 
+/// Runs the command; an error is one line on stderr (never a backtrace)
+/// and the exit status says which kind: 2 bad usage, 3 the database cannot
+/// be opened, 1 anything else.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("license-server: {err:#}");
+            let code = err
+                .downcast_ref::<cli::CliError>()
+                .map_or(1, cli::CliError::exit_code);
+            std::process::ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -194,3 +194,41 @@ fn init_creates_key_and_admin() {
         .unwrap();
     assert!(!again.status.success(), "the same admin twice is an error");
 }
+
+/// A database that cannot be opened: one line saying which and why, exit
+/// status 3, no backtrace even with RUST_BACKTRACE set; a PostgreSQL URL
+/// (not supported by this build) is bad usage, exit status 2, its password
+/// never echoed.
+#[test]
+fn a_database_that_cannot_be_opened_is_one_clear_line() {
+    let missing = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg("/nonexistent-folder/license-server.sqlite")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("cannot open the database /nonexistent-folder/license-server.sqlite")
+            && said.contains("does its folder exist"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("backtrace") && said.lines().count() == 1,
+        "{said}"
+    );
+
+    let postgres = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg("postgres://licenses:s3cret@db.example:5432/licenses")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&postgres.stderr);
+    assert_eq!(postgres.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("SQLite only") && said.contains("postgres://[redacted]@db.example:5432"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+}

@@ -28,7 +28,7 @@ async fn open(args: &OfflineArgs) -> Result<(Store, Keys), CliError> {
             args.db.display()
         )));
     }
-    let store = Store::open(&args.db).await?;
+    let store = super::open_store(&args.db).await?;
     let now = now_time().unix_timestamp();
     let keys = Keys::load(&store, now).await?;
     if keys.ring().rollovers_missing {

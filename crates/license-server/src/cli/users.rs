@@ -7,7 +7,7 @@ use super::{audit_and_close, now, CliError};
 use crate::accounts::{check_email, check_new_password};
 use crate::roles::Role;
 use crate::secrets;
-use crate::store::{Store, UserChange};
+use crate::store::UserChange;
 
 /// `user add`. Returns the password when it generated one.
 pub async fn add(
@@ -26,7 +26,7 @@ pub async fn add(
             "an organization admin needs at least one --org".into(),
         ));
     }
-    let store = Store::open(db).await?;
+    let store = super::open_store(db).await?;
     if store.user_by_email(&email).await?.is_some() {
         return Err(CliError::Usage(format!("user {email} already exists")));
     }
@@ -52,7 +52,7 @@ pub async fn add(
 
 /// `user disable` (`disabled`) or `user enable`.
 pub async fn set_disabled(db: &Path, email: &str, disabled: bool) -> Result<(), CliError> {
-    let store = Store::open(db).await?;
+    let store = super::open_store(db).await?;
     let user = store
         .user_by_email(email)
         .await?
@@ -77,7 +77,7 @@ pub async fn set_disabled(db: &Path, email: &str, disabled: bool) -> Result<(), 
 
 /// `user list`: one line per user.
 pub async fn list(db: &Path) -> Result<String, CliError> {
-    let store = Store::open(db).await?;
+    let store = super::open_store(db).await?;
     let users = store.users().await?;
     store.close().await;
     let mut out = String::new();
