@@ -44,11 +44,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
         }
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(v)) => Ok(PageForm(v)),
-            Err(r) if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(PageError(Error::PayloadTooLarge))
-            }
-            Err(r) => Err(PageError(Error::InvalidRequest(r.body_text()))),
+            Err(r) => Err(rejected(r.status(), r.body_text())),
         }
+    }
+}
+
+/// A form body that could not be read: 413 past the admin pages' body
+/// limit, else 400 saying why.
+fn rejected(status: axum::http::StatusCode, why: String) -> PageError {
+    if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        PageError(Error::PayloadTooLarge)
+    } else {
+        PageError(Error::InvalidRequest(why))
     }
 }
 
@@ -61,41 +68,26 @@ async fn multipart_form<T: DeserializeOwned, S: Send + Sync>(
     req: Request,
     state: &S,
 ) -> Result<T, PageError> {
-    let unreadable = |e: String| {
-        PageError(Error::InvalidRequest(format!(
-            "the form could not be read: {e}"
-        )))
-    };
+    let unreadable =
+        |status, e: String| rejected(status, format!("the form could not be read: {e}"));
     let mut parts = axum::extract::Multipart::from_request(req, state)
         .await
-        .map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                PageError(Error::PayloadTooLarge)
-            } else {
-                unreadable(r.body_text())
-            }
-        })?;
+        .map_err(|r| unreadable(r.status(), r.body_text()))?;
     let mut fields = serde_json::Map::new();
     loop {
         let part = match parts.next_field().await {
             Ok(Some(part)) => part,
             Ok(None) => break,
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(PageError(Error::PayloadTooLarge))
-            }
-            Err(e) => return Err(unreadable(e.body_text())),
+            Err(e) => return Err(unreadable(e.status(), e.body_text())),
         };
         let Some(name) = part.name().map(str::to_owned) else {
             continue;
         };
         let file = part.file_name().is_some();
-        let bytes = part.bytes().await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                PageError(Error::PayloadTooLarge)
-            } else {
-                unreadable(e.body_text())
-            }
-        })?;
+        let bytes = part
+            .bytes()
+            .await
+            .map_err(|e| unreadable(e.status(), e.body_text()))?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
             PageError(Error::InvalidRequest(if file {
                 "the file chosen is not a text file; choose the file the License Console saved"
@@ -112,7 +104,8 @@ async fn multipart_form<T: DeserializeOwned, S: Send + Sync>(
             fields.insert(name, serde_json::Value::String(text));
         }
     }
-    serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| unreadable(e.to_string()))
+    serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| unreadable(axum::http::StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// The caller's address, for rate limits: the peer's, or, when the peer is
