@@ -13,13 +13,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian packages: WebKitGTK and friends for Tauri, Xvfb/dbus/gnome-keyring/dunst
 # for the end-to-end suite (faketime to set the console's clock back),
 # Chromium for the server's browser test, gsettings and GNOME's proxy schema
-# for the desktop-proxy test.
+# for the desktop-proxy test, PostgreSQL and nginx for the server's second
+# backend and its replicas (the tests start their own, never the system's).
 DEB_PACKAGES=(
   libwebkit2gtk-4.1-dev build-essential curl wget file libssl-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev pkg-config
   xvfb xauth imagemagick webkit2gtk-driver dbus-x11 gnome-keyring
   libsecret-tools dunst x11-utils xdotool keyutils chromium chromium-driver
   faketime libglib2.0-bin gsettings-desktop-schemas
+  postgresql nginx
 )
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -55,6 +55,11 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 fi
 ok
 
+# The same server tests again on PostgreSQL, in a cluster of their own.
+stage "License server tests on PostgreSQL (scripts/test-postgres.sh)"
+./scripts/test-postgres.sh
+ok
+
 stage "UI checks and tests (svelte-check, vitest)"
 (cd ui && npm run --silent check && npm test --silent)
 ok

@@ -11,7 +11,7 @@ pub mod users;
 
 use crate::approval::{self, Decision, Target};
 use crate::roles::Role;
-use crate::store::{NewAudit, OrgInput, Store};
+use crate::store::{Location, NewAudit, OrgInput, Store};
 use crate::{demo, keys, secrets, AppState, Config, Keys, ServeArgs, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +44,8 @@ impl CliError {
 }
 
 /// Opens the database named by `--db`, or says plainly why it cannot.
-pub async fn open_store(db: &Path) -> Result<Store, CliError> {
-    let named = db.display().to_string();
-    if ["postgres://", "postgresql://"]
-        .iter()
-        .any(|scheme| named.to_ascii_lowercase().starts_with(scheme))
-    {
-        return Err(CliError::Usage(format!(
-            "--db {}: this build stores its data in SQLite only; give a file path (for example /var/lib/license-server/license-server.sqlite)",
-            redact_url(&named)
-        )));
-    }
-    Store::open(db).await.map_err(|e| {
+pub async fn open_store(db: &Location) -> Result<Store, CliError> {
+    Store::connect(db).await.map_err(|e| {
         let mut reason = match &e {
             sqlx::Error::Database(d) => d.message().to_owned(),
             other => other.to_string(),
@@ -63,20 +53,11 @@ pub async fn open_store(db: &Path) -> Result<Store, CliError> {
         if reason.contains("unable to open database file") {
             reason.push_str(" (does its folder exist, and may this user write there?)");
         }
-        CliError::Database { db: named, reason }
+        CliError::Database {
+            db: db.to_string(),
+            reason,
+        }
     })
-}
-
-/// `scheme://user:password@host/...` with the credentials left out.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://[redacted]@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
 }
 
 fn now() -> i64 {
@@ -164,7 +145,7 @@ pub async fn demo(args: &ServeArgs) -> Result<(), CliError> {
 /// `init`: creates the database, the first signing key and the first admin.
 /// Returns the password (generated when none was given).
 pub async fn init(
-    db: &Path,
+    db: &Location,
     admin_email: &str,
     admin_password: Option<&str>,
     org: &str,
@@ -215,9 +196,19 @@ pub async fn init(
 
 /// `backup`: a consistent copy of the database at `to` (which must not
 /// exist), made while servers may be writing. Returns its size in bytes.
-pub async fn backup(db: &Path, to: &Path) -> Result<u64, CliError> {
-    if !db.exists() {
-        return Err(CliError::Usage(format!("no database at {}", db.display())));
+pub async fn backup(db: &Location, to: &Path) -> Result<u64, CliError> {
+    let path = match db {
+        Location::Sqlite(path) => path,
+        Location::Postgres(_) => return Err(CliError::Usage(
+            "`backup` copies an SQLite database; back up PostgreSQL with pg_dump (see the README)"
+                .into(),
+        )),
+    };
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "no database at {}",
+            path.display()
+        )));
     }
     if to.exists() {
         return Err(CliError::Usage(format!(
@@ -233,7 +224,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, CliError> {
 }
 
 /// `keys rotate`. Returns the new key id.
-pub async fn rotate_keys(db: &Path) -> Result<String, CliError> {
+pub async fn rotate_keys(db: &Location) -> Result<String, CliError> {
     let store = open_store(db).await?;
     let kid = keys::rotate(&store, now()).await?;
     audit_and_close(store, "keys.rotated", format!("new signing key {kid}")).await?;
@@ -241,7 +232,7 @@ pub async fn rotate_keys(db: &Path) -> Result<String, CliError> {
 }
 
 /// `keys rotate-successor`. Returns the new key's id.
-pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
+pub async fn rotate_successor_key(db: &Location) -> Result<i64, CliError> {
     let store = open_store(db).await?;
     let id = keys::rotate_successor_key(&store, now()).await?;
     let detail = format!("new refresh-successor key {id}");
@@ -250,7 +241,7 @@ pub async fn rotate_successor_key(db: &Path) -> Result<i64, CliError> {
 }
 
 /// `keys withdraw KID`.
-pub async fn withdraw_key(db: &Path, kid: &str) -> Result<keys::Withdrawn, CliError> {
+pub async fn withdraw_key(db: &Location, kid: &str) -> Result<keys::Withdrawn, CliError> {
     let store = open_store(db).await?;
     let Some(withdrawn) = keys::withdraw(&store, kid, now()).await? else {
         let live: Vec<String> = store
@@ -294,7 +285,7 @@ pub struct DeviceArg<'a> {
 
 /// `device authorize`: the Authorize Device page for scripts.
 pub async fn authorize_device(
-    db: &Path,
+    db: &Location,
     org: &str,
     device: DeviceArg<'_>,
     user_code: &str,

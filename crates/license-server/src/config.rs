@@ -1,16 +1,17 @@
 //! Server configuration: flags with environment fallbacks.
 
+use crate::store::Location;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use license_core::model::Policy;
 
 /// Flags of `serve` and `demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// SQLite database file (created if missing).
+    /// The database: an SQLite file (created if missing) or a
+    /// `postgres://` URL.
     #[arg(long, env = "LICENSE_SERVER_DB")]
-    pub db: PathBuf,
+    pub db: Location,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "LICENSE_SERVER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -123,9 +124,9 @@ impl PolicyArgs {
 /// configuration, from the same flags and environment as `serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OfflineArgs {
-    /// SQLite database file.
+    /// The database: an SQLite file or a `postgres://` URL.
     #[arg(long, env = "LICENSE_SERVER_DB")]
-    pub db: PathBuf,
+    pub db: Location,
     /// The server's public base URL, as `serve --issuer` has it: requests
     /// are made for it, and responses signed as it.
     #[arg(long, env = "LICENSE_SERVER_ISSUER")]

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use license_server::config::OfflineArgs;
+use license_server::store::Location;
 use license_server::{cli, ServeArgs};
 
 /// The server allocates small, short-lived buffers on every request from
@@ -45,7 +46,7 @@ enum Command {
     /// Create the database, the first signing key and the first admin user.
     Init {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         #[arg(long, env = "LICENSE_SERVER_ADMIN_EMAIL")]
         admin_email: String,
         /// Generated and printed when omitted.
@@ -64,7 +65,7 @@ enum Command {
     /// `VACUUM INTO`: a compact copy as of one moment).
     Backup {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         /// The copy to write; must not exist yet.
         #[arg(long)]
         to: PathBuf,
@@ -124,7 +125,7 @@ enum UserCommand {
     /// Add a user who signs in with a password.
     Add {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         #[arg(long)]
         email: String,
         /// `vendor` (every organization, grants licenses) or `org-admin`
@@ -141,21 +142,21 @@ enum UserCommand {
     /// Disable a user: no sign-in, sessions end. The last vendor operator stays.
     Disable {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         #[arg(long)]
         email: String,
     },
     /// Enable a disabled user.
     Enable {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         #[arg(long)]
         email: String,
     },
     /// List users, their roles and organizations.
     List {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
     },
 }
 
@@ -164,20 +165,20 @@ enum KeysCommand {
     /// New key signs from now on; old public keys stay published until their tokens expire.
     Rotate {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
     },
     /// New refresh-successor key (the secret that derives each refresh
     /// token from the one before) from now on; live token chains go on.
     RotateSuccessor {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
     },
     /// Withdraw a signing key (one believed compromised): it leaves the
     /// JWKS and its private key is erased; what it signed stops verifying
     /// within seconds. A signing key is first replaced by a new one.
     Withdraw {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         /// The key id (`kid`), as the JWKS lists it.
         kid: String,
     },
@@ -188,7 +189,7 @@ enum DeviceCommand {
     /// Approve a pending user code for a device (the Authorize Device page, for scripts).
     Authorize {
         #[arg(long, env = "LICENSE_SERVER_DB")]
-        db: PathBuf,
+        db: Location,
         #[arg(long)]
         org: String,
         #[arg(long)]
@@ -242,7 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             org,
         } => {
             let password = cli::init(&db, &admin_email, admin_password.as_deref(), &org).await?;
-            println!("initialized {}", db.display());
+            println!("initialized {}", db);
             println!("admin email: {admin_email}");
             if admin_password.is_none() {
                 println!("admin password: {password}");
@@ -250,11 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup { db, to } => {
             let bytes = cli::backup(&db, &to).await?;
-            println!(
-                "backed up {} to {} ({bytes} bytes)",
-                db.display(),
-                to.display()
-            );
+            println!("backed up {} to {} ({bytes} bytes)", db, to.display());
         }
         Command::Keys {
             command: KeysCommand::Rotate { db },

@@ -10,10 +10,7 @@
 use std::fmt;
 
 /// A user's role. Stored as `vendor` or `org_admin`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize, serde::Deserialize,
-)]
-#[sqlx(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The vendor's operators: every organization, every license account,
@@ -201,3 +198,5 @@ mod tests {
         );
     }
 }
+
+crate::store::sql::text_column!(Role { Vendor => "vendor", OrgAdmin => "org_admin" });

@@ -223,11 +223,7 @@ async fn device_authorizations_are_bounded_per_address_and_purged() {
     assert_eq!(body["error"], "too_many_requests", "{body}");
     let rows = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM device_codes")
-            .fetch_one(
-                &sqlx::SqlitePool::connect(&format!("sqlite:{}", server.db_path.display()))
-                    .await
-                    .unwrap(),
-            )
+            .fetch_one(&server.raw_db().await)
             .await
             .unwrap()
     };

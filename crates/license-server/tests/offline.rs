@@ -664,7 +664,7 @@ async fn another_organizations_admin_gets_nothing() {
 fn cli(server: &TestServer, args: &[&str]) -> std::process::Output {
     let (command, rest) = args.split_first().unwrap();
     Command::new(BIN)
-        .args(["offline", command, "--db", server.db_path.to_str().unwrap()])
+        .args(["offline", command, "--db", &server.db_arg()])
         .args(["--issuer", &server.base])
         .args(rest)
         .env_remove("LICENSE_SERVER_ISSUER")

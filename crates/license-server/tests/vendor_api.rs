@@ -99,9 +99,7 @@ async fn tokens_are_shown_once_hashed_scoped_and_revocable() {
     assert_eq!(r.status(), 400);
 
     // Stored only as SHA-256.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", server.db_path.display()))
-        .await
-        .unwrap();
+    let db = server.raw_db().await;
     let hashes: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT token_hash FROM api_tokens")
         .fetch_all(&db)
         .await

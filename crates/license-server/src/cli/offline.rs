@@ -7,7 +7,7 @@ use super::{now_time, CliError, DeviceArg};
 use crate::approval::Target;
 use crate::config::OfflineArgs;
 use crate::offline::{self, fmt_time, Deactivate, Refusal, Respond, Server};
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::{keys, Keys};
 
 impl From<Refusal> for CliError {
@@ -22,11 +22,13 @@ impl From<Refusal> for CliError {
 /// The store and the keys as a running server has them: key rollovers a
 /// rotation calls for are signed first, so the response carries them.
 async fn open(args: &OfflineArgs) -> Result<(Store, Keys), CliError> {
-    if !args.db.exists() {
-        return Err(CliError::Usage(format!(
-            "no database at {}",
-            args.db.display()
-        )));
+    if let Location::Sqlite(path) = &args.db {
+        if !path.exists() {
+            return Err(CliError::Usage(format!(
+                "no database at {}",
+                path.display()
+            )));
+        }
     }
     let store = super::open_store(&args.db).await?;
     let now = now_time().unix_timestamp();

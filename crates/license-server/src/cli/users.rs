@@ -1,17 +1,16 @@
 //! `user add|disable|enable|list`: the users pages for operators who script.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use super::{audit_and_close, now, CliError};
 use crate::accounts::{check_email, check_new_password};
 use crate::roles::Role;
 use crate::secrets;
-use crate::store::UserChange;
+use crate::store::{Location, UserChange};
 
 /// `user add`. Returns the password when it generated one.
 pub async fn add(
-    db: &Path,
+    db: &Location,
     email: &str,
     role: &str,
     orgs: &[String],
@@ -51,7 +50,7 @@ pub async fn add(
 }
 
 /// `user disable` (`disabled`) or `user enable`.
-pub async fn set_disabled(db: &Path, email: &str, disabled: bool) -> Result<(), CliError> {
+pub async fn set_disabled(db: &Location, email: &str, disabled: bool) -> Result<(), CliError> {
     let store = super::open_store(db).await?;
     let user = store
         .user_by_email(email)
@@ -76,7 +75,7 @@ pub async fn set_disabled(db: &Path, email: &str, disabled: bool) -> Result<(), 
 }
 
 /// `user list`: one line per user.
-pub async fn list(db: &Path) -> Result<String, CliError> {
+pub async fn list(db: &Location) -> Result<String, CliError> {
     let store = super::open_store(db).await?;
     let users = store.users().await?;
     store.close().await;

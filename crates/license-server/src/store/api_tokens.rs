@@ -8,8 +8,7 @@ use super::sql::{execute, optional};
 use super::{DbResult, Store};
 
 /// What a token may do. Stored as `read`, `write`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiScope {
     /// Read anything.
     Read,
@@ -61,7 +60,7 @@ impl Store {
         now: i64,
     ) -> DbResult<Option<i64>> {
         let sql = "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_at)
-                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id";
+                   VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id";
         let row: Option<(i64,)> = optional(
             &self.write,
             sql,
@@ -82,13 +81,13 @@ impl Store {
     /// The live token with this hash; its `last used` time is brought up to
     /// `now` (at most once a minute).
     pub async fn use_api_token(&self, token_hash: &[u8], now: i64) -> DbResult<Option<ApiToken>> {
-        let sql = format!("{SELECT_TOKENS} WHERE token_hash = ? AND revoked_at IS NULL");
+        let sql = format!("{SELECT_TOKENS} WHERE token_hash = $1 AND revoked_at IS NULL");
         let token: Option<ApiToken> = optional(&self.read, &sql, args![token_hash]).await?;
         if let Some(t) = &token {
             if t.last_used_at
                 .is_none_or(|at| now - at >= LAST_USED_EVERY_SECS)
             {
-                let touch = "UPDATE api_tokens SET last_used_at = ? WHERE id = ?";
+                let touch = "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2";
                 execute(&self.write, touch, args![now, t.id]).await?;
             }
         }
@@ -97,9 +96,11 @@ impl Store {
 
     /// Revokes a live token; `None` if there is none with this id.
     pub async fn revoke_api_token(&self, id: i64, now: i64) -> DbResult<Option<String>> {
-        let sql = "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL
+        let sql = "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
                    RETURNING name";
         let row: Option<(String,)> = optional(&self.write, sql, args![now, id]).await?;
         Ok(row.map(|(name,)| name))
     }
 }
+
+super::sql::text_column!(ApiScope { Read => "read", Write => "write" });

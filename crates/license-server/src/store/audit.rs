@@ -1,6 +1,6 @@
 //! The audit log.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
 use super::sql::execute;
 use super::{DbResult, Store};
@@ -24,8 +24,9 @@ pub struct NewAudit<'a> {
 }
 
 /// Writes `entry` on `conn`, inside whatever transaction it is in.
-pub(super) async fn insert(conn: &mut SqliteConnection, entry: &NewAudit<'_>) -> DbResult<()> {
-    let sql = "INSERT INTO audit_log (at, actor, org_id, action, detail) VALUES (?, ?, ?, ?, ?)";
+pub(super) async fn insert(conn: &mut AnyConnection, entry: &NewAudit<'_>) -> DbResult<()> {
+    let sql =
+        "INSERT INTO audit_log (at, actor, org_id, action, detail) VALUES ($1, $2, $3, $4, $5)";
     let e = entry;
     execute(
         conn,
@@ -58,8 +59,8 @@ impl Store {
         limit: i64,
     ) -> DbResult<Vec<AuditRow>> {
         let sql = "SELECT id, at, actor, org_id, action, detail FROM audit_log
-                    WHERE (?1 IS NULL OR org_id = ?1) AND (?2 IS NULL OR id < ?2)
-                    ORDER BY id DESC LIMIT ?3";
+                    WHERE ($1 IS NULL OR org_id = $1) AND ($2 IS NULL OR id < $2)
+                    ORDER BY id DESC LIMIT $3";
         sqlx::query_as_with(sql, args![org_id, before, limit])
             .fetch_all(&self.read)
             .await
@@ -70,8 +71,8 @@ impl Store {
     }
 
     pub async fn audit_log(&self, org_id: i64, limit: i64) -> DbResult<Vec<AuditEntry>> {
-        let sql = "SELECT at, actor, action, detail FROM audit_log WHERE org_id = ?
-                   ORDER BY id DESC LIMIT ?";
+        let sql = "SELECT at, actor, action, detail FROM audit_log WHERE org_id = $1
+                   ORDER BY id DESC LIMIT $2";
         sqlx::query_as_with(sql, args![org_id, limit])
             .fetch_all(&self.read)
             .await

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::tokens::lookup_refresh_tokens;
-use super::{hex, to_json, DbResult, NewTokens, RefreshRow};
+use super::{hex, to_json, Backend, DbResult, NewTokens, RefreshRow};
 
 /// At most this many token pairs are stored in one transaction, or refresh
 /// tokens looked up in one query.
@@ -114,10 +114,10 @@ pub(super) async fn serve_batches<Q, A>(
 ///    as the claims hold the pair's random `jti`.
 /// 3. Sets each device's token expiry from the pairs stored.
 /// 4. Raises the signing keys' `last_exp` (`?2`).
-const STORE_BATCH: &str = "BEGIN IMMEDIATE;
+const STORE_BATCH_SQLITE: &str = "BEGIN IMMEDIATE;
 UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value ->> 'claims',
        successor_kid = j.value ->> 'kid'
-  FROM json_each(?1) AS j
+  FROM json_each($1) AS j
  WHERE j.value ->> 'old' IS NOT NULL AND refresh_tokens.token_hash = unhex(j.value ->> 'old')
    AND refresh_tokens.used_at IS NULL
    AND NOT EXISTS (SELECT 1 FROM token_chains c JOIN devices d ON d.id = c.device_id
@@ -128,24 +128,72 @@ UPDATE refresh_tokens SET used_at = j.value ->> 'at', successor_claims = j.value
 RETURNING refresh_tokens.token_hash;
 INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at)
 SELECT unhex(j.value ->> 'hash'), j.value ->> 'chain', j.value ->> 'at', j.value ->> 'exp'
-  FROM json_each(?1) AS j
+  FROM json_each($1) AS j
  WHERE j.value ->> 'old' IS NULL
     OR EXISTS (SELECT 1 FROM refresh_tokens o WHERE o.token_hash = unhex(j.value ->> 'old')
                 AND o.successor_claims = j.value ->> 'claims');
 UPDATE devices SET token_expiry = n.exp
   FROM (SELECT j.value ->> 'device' AS device, MAX(j.value ->> 'access_exp') AS exp
-          FROM json_each(?1) AS j
+          FROM json_each($1) AS j
          WHERE EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.token_hash = unhex(j.value ->> 'hash'))
          GROUP BY 1) AS n
  WHERE devices.id = n.device;
 UPDATE signing_keys SET last_exp = MAX(last_exp, k.value ->> 'exp')
-  FROM json_each(?2) AS k WHERE signing_keys.kid = k.value ->> 'kid';
+  FROM json_each($2) AS k WHERE signing_keys.kid = k.value ->> 'kid';
 COMMIT;";
 
-/// Stores many pairs in one transaction ([`STORE_BATCH`]). Returns, per pair,
+/// [`STORE_BATCH_SQLITE`]'s steps as one PostgreSQL statement (one round
+/// trip, one implicit transaction). Its data-modifying parts see one
+/// snapshot, so step 2 reads what step 1 marked from its `RETURNING`, and
+/// step 3 what step 2 inserted.
+///
+/// Replicas write at once: a refresh token exchanged by two of them is
+/// marked by one only, as the second `UPDATE` waits for the first's row
+/// lock and then finds `used_at` set (READ COMMITTED re-checks the row).
+const STORE_BATCH_POSTGRES: &str =
+    "WITH j AS (SELECT value AS v FROM jsonb_array_elements($1::jsonb)),
+marked AS (
+UPDATE refresh_tokens SET used_at = (j.v ->> 'at')::BIGINT, successor_claims = j.v ->> 'claims',
+       successor_kid = j.v ->> 'kid'
+  FROM j
+ WHERE j.v ->> 'old' IS NOT NULL AND refresh_tokens.token_hash = decode(j.v ->> 'old', 'hex')
+   AND refresh_tokens.used_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM token_chains c JOIN devices d ON d.id = c.device_id
+                      JOIN organizations o ON o.id = d.org_id
+                    WHERE c.id = refresh_tokens.chain_id
+                      AND (c.revoked_at IS NOT NULL OR d.revoked_at IS NOT NULL
+                           OR o.suspended_at IS NOT NULL))
+RETURNING refresh_tokens.token_hash, refresh_tokens.successor_claims),
+inserted AS (
+INSERT INTO refresh_tokens (token_hash, chain_id, created_at, expires_at)
+SELECT decode(j.v ->> 'hash', 'hex'), (j.v ->> 'chain')::BIGINT, (j.v ->> 'at')::BIGINT,
+       (j.v ->> 'exp')::BIGINT
+  FROM j
+ WHERE j.v ->> 'old' IS NULL
+    OR EXISTS (SELECT 1 FROM marked m WHERE m.token_hash = decode(j.v ->> 'old', 'hex')
+                AND m.successor_claims = j.v ->> 'claims')
+RETURNING token_hash),
+expiry AS (
+UPDATE devices SET token_expiry = n.exp
+  FROM (SELECT (j.v ->> 'device')::BIGINT AS device, MAX((j.v ->> 'access_exp')::BIGINT) AS exp
+          FROM j
+         WHERE EXISTS (SELECT 1 FROM inserted r WHERE r.token_hash = decode(j.v ->> 'hash', 'hex'))
+         GROUP BY 1) AS n
+ WHERE devices.id = n.device),
+key_exp AS (
+UPDATE signing_keys SET last_exp = GREATEST(last_exp, (k.value ->> 'exp')::BIGINT)
+  FROM jsonb_array_elements($2::jsonb) AS k WHERE signing_keys.kid = k.value ->> 'kid')
+SELECT token_hash FROM marked";
+
+/// Stores many pairs in one transaction ([`STORE_BATCH_SQLITE`],
+/// [`STORE_BATCH_POSTGRES`]). Returns, per pair,
 /// whether it was stored: `false` when its exchanged refresh token was
 /// already used, including by an earlier pair of the same batch.
-pub(super) async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbResult<Vec<bool>> {
+pub(super) async fn store_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[&NewTokens],
+) -> DbResult<Vec<bool>> {
     #[derive(Serialize)]
     struct Pair<'a> {
         hash: String,
@@ -199,7 +247,11 @@ pub(super) async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbRe
         .collect();
 
     let mut conn = pool.acquire().await?;
-    let marked: Vec<Vec<u8>> = match sqlx::query_scalar(STORE_BATCH)
+    let script = match backend {
+        Backend::Sqlite => STORE_BATCH_SQLITE,
+        Backend::Postgres => STORE_BATCH_POSTGRES,
+    };
+    let marked: Vec<Vec<u8>> = match sqlx::query_scalar(script)
         .bind(to_json(&pairs)?)
         .bind(to_json(&keys)?)
         .fetch_all(&mut *conn)
@@ -207,9 +259,12 @@ pub(super) async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbRe
     {
         Ok(marked) => marked,
         Err(e) => {
-            // The script stopped part-way, maybe inside its transaction: end
-            // that, or let the pool replace the connection.
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+            // The SQLite script stopped part-way, maybe inside its
+            // transaction: end that, or let the pool replace the connection.
+            // (The PostgreSQL statement is its own transaction.)
+            if backend == Backend::Sqlite
+                && sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+            {
                 conn.close_on_drop();
             }
             return Err(e);
@@ -225,23 +280,23 @@ pub(super) async fn store_batch(pool: &SqlitePool, batch: &[&NewTokens]) -> DbRe
 }
 
 /// Starts the token writer on the write pool; returns its queue.
-pub(super) fn spawn_writer(write: SqlitePool) -> mpsc::UnboundedSender<TokenJob> {
+pub(super) fn spawn_writer(write: AnyPool, backend: Backend) -> mpsc::UnboundedSender<TokenJob> {
     let (queue, jobs) = mpsc::unbounded_channel();
     tokio::spawn(serve_batches(
         "tokens",
         jobs,
-        async move |batch: &[&NewTokens]| store_batch(&write, batch).await,
+        async move |batch: &[&NewTokens]| store_batch(&write, backend, batch).await,
     ));
     queue
 }
 
 /// Starts the refresh token reader on the read pool; returns its queue.
-pub(super) fn spawn_reader(read: SqlitePool) -> mpsc::UnboundedSender<Lookup> {
+pub(super) fn spawn_reader(read: AnyPool, backend: Backend) -> mpsc::UnboundedSender<Lookup> {
     let (queue, jobs) = mpsc::unbounded_channel();
     tokio::spawn(serve_batches(
         "refresh_lookups",
         jobs,
-        async move |hashes: &[&Vec<u8>]| lookup_refresh_tokens(&read, hashes).await,
+        async move |hashes: &[&Vec<u8>]| lookup_refresh_tokens(&read, backend, hashes).await,
     ));
     queue
 }

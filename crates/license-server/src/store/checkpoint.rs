@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::{AnyPool, Connection, SqliteConnection};
 
 /// How often the WAL is copied into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -34,7 +34,7 @@ pub(super) const WAL_SIZE_LIMIT_BYTES: u64 = 32 << 20;
 /// readers still hold it so long that the file passes
 /// [`TRUNCATE_ABOVE_BYTES`], a `TRUNCATE` checkpoint on the writer's
 /// connection waits for them and empties the file.
-pub(super) async fn checkpoint_wal(mut conn: SqliteConnection, write: SqlitePool, wal: PathBuf) {
+pub(super) async fn checkpoint_wal(mut conn: SqliteConnection, write: AnyPool, wal: PathBuf) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -47,10 +47,12 @@ pub(super) async fn checkpoint_wal(mut conn: SqliteConnection, write: SqlitePool
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&write)
                 .await
+                .map(drop)
         } else {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&mut conn)
                 .await
+                .map(drop)
         };
         if let Err(e) = done {
             tracing::warn!(error = %e, "WAL checkpoint failed");

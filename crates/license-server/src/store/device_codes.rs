@@ -4,17 +4,16 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{AnyPool, FromRow};
 use tokio::sync::mpsc;
 
 use super::audit::{self, NewAudit};
 use super::sql::{execute, optional, scalar};
-use super::{batch, devices, hex, to_json, DbResult, Store};
+use super::{batch, devices, hex, to_json, Backend, DbResult, Store};
 
 /// Where a device code stands. Stored as `pending`, `approved`, `denied`,
 /// `used`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceCodeStatus {
     /// Waiting for an admin.
     Pending,
@@ -89,21 +88,40 @@ pub(super) type CodeJob = batch::Job<NewDeviceCode, bool>;
 /// not expired), all in one statement: one commit and one round trip to the
 /// connection's thread per batch of authorizations, whatever its size.
 /// Returns the user codes stored.
-const INSERT_CODES: &str = "INSERT INTO device_codes (code_hash, user_code, client_id, scope,
+const INSERT_CODES_SQLITE: &str =
+    "INSERT INTO device_codes (code_hash, user_code, client_id, scope,
                                           created_at, expires_at, interval_secs)
 SELECT unhex(j.value ->> 'hash'), j.value ->> 'user_code', j.value ->> 'client_id',
        j.value ->> 'scope', j.value ->> 'now', j.value ->> 'expires_at', j.value ->> 'interval'
-  FROM json_each(?1) AS j
+  FROM json_each($1) AS j
  WHERE NOT EXISTS (SELECT 1 FROM device_codes d
                     WHERE d.user_code = j.value ->> 'user_code'
                       AND d.expires_at > j.value ->> 'now'
                       AND d.status IN ('pending', 'approved'))
 RETURNING user_code";
 
-/// Stores a batch of device codes ([`INSERT_CODES`]); per code, whether it
+/// [`INSERT_CODES_SQLITE`] for PostgreSQL. Replicas insert at once, so a
+/// unique index on live user codes settles a clash the check cannot see.
+const INSERT_CODES_POSTGRES: &str = "INSERT INTO device_codes (code_hash, user_code, client_id,
+                                          scope, created_at, expires_at, interval_secs)
+SELECT decode(j ->> 'hash', 'hex'), j ->> 'user_code', j ->> 'client_id', j ->> 'scope',
+       (j ->> 'now')::BIGINT, (j ->> 'expires_at')::BIGINT, (j ->> 'interval')::BIGINT
+  FROM jsonb_array_elements($1::jsonb) AS j
+ WHERE NOT EXISTS (SELECT 1 FROM device_codes d
+                    WHERE d.user_code = j ->> 'user_code'
+                      AND d.expires_at > (j ->> 'now')::BIGINT
+                      AND d.status IN ('pending', 'approved'))
+ON CONFLICT DO NOTHING
+RETURNING user_code";
+
+/// Stores a batch of device codes ([`INSERT_CODES_SQLITE`]); per code, whether it
 /// was stored (`false`: its user code is taken, by a live code or by an
 /// earlier code of the same batch).
-async fn insert_codes(pool: &SqlitePool, batch: &[&NewDeviceCode]) -> DbResult<Vec<bool>> {
+async fn insert_codes(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[&NewDeviceCode],
+) -> DbResult<Vec<bool>> {
     #[derive(Serialize)]
     struct Row<'a> {
         hash: String,
@@ -131,7 +149,11 @@ async fn insert_codes(pool: &SqlitePool, batch: &[&NewDeviceCode]) -> DbResult<V
             interval: c.interval_secs,
         });
     }
-    let stored: Vec<String> = sqlx::query_scalar(INSERT_CODES)
+    let sql = match backend {
+        Backend::Sqlite => INSERT_CODES_SQLITE,
+        Backend::Postgres => INSERT_CODES_POSTGRES,
+    };
+    let stored: Vec<String> = sqlx::query_scalar(sql)
         .bind(to_json(&rows)?)
         .fetch_all(pool)
         .await?;
@@ -144,12 +166,15 @@ async fn insert_codes(pool: &SqlitePool, batch: &[&NewDeviceCode]) -> DbResult<V
 }
 
 /// Starts the device-code writer on the write pool; returns its queue.
-pub(super) fn spawn_code_writer(write: SqlitePool) -> mpsc::UnboundedSender<CodeJob> {
+pub(super) fn spawn_code_writer(
+    write: AnyPool,
+    backend: Backend,
+) -> mpsc::UnboundedSender<CodeJob> {
     let (queue, jobs) = mpsc::unbounded_channel();
     tokio::spawn(batch::serve_batches(
         "device_codes",
         jobs,
-        async move |codes: &[&NewDeviceCode]| insert_codes(&write, codes).await,
+        async move |codes: &[&NewDeviceCode]| insert_codes(&write, backend, codes).await,
     ));
     queue
 }
@@ -163,7 +188,7 @@ impl Store {
     }
 
     pub async fn device_code(&self, code_hash: &[u8]) -> DbResult<Option<DeviceCode>> {
-        let sql = select_device_codes!("WHERE code_hash = ?");
+        let sql = select_device_codes!("WHERE code_hash = $1");
         optional(&self.write, sql, args![code_hash]).await
     }
 
@@ -172,13 +197,13 @@ impl Store {
         user_code: &str,
         now: i64,
     ) -> DbResult<Option<DeviceCode>> {
-        let sql = select_device_codes!("WHERE user_code = ? AND status = ? AND expires_at > ?");
+        let sql = select_device_codes!("WHERE user_code = $1 AND status = $2 AND expires_at > $3");
         let pending = DeviceCodeStatus::Pending;
         optional(&self.write, sql, args![user_code, pending, now]).await
     }
 
     pub async fn record_poll(&self, id: i64, now: i64, interval: i64) -> DbResult<()> {
-        let sql = "UPDATE device_codes SET last_poll_at = ?, interval_secs = ? WHERE id = ?";
+        let sql = "UPDATE device_codes SET last_poll_at = $1, interval_secs = $2 WHERE id = $3";
         execute(&self.write, sql, args![now, interval, id]).await?;
         Ok(())
     }
@@ -199,8 +224,8 @@ impl Store {
             None => None,
         };
         let status = if d.approve { Approved } else { Denied };
-        let decide = "UPDATE device_codes SET status = ?, device_id = ?, decided_by = ?
-                       WHERE id = ? AND status = ? AND expires_at > ?";
+        let decide = "UPDATE device_codes SET status = $1, device_id = $2, decided_by = $3
+                       WHERE id = $4 AND status = $5 AND expires_at > $6";
         let decision = args![status, device_id, d.user_id, d.code_id, Pending, d.now];
         if execute(&mut *tx, decide, decision).await? != 1 {
             tx.rollback().await?;
@@ -208,7 +233,7 @@ impl Store {
         }
         if let (true, Some(device_id)) = (d.approve, device_id) {
             let authorize = "UPDATE devices SET revoked_at = NULL, possible_copy_at = NULL,
-                                    authorized_at = ? WHERE id = ?";
+                                    authorized_at = $1 WHERE id = $2";
             execute(&mut *tx, authorize, args![d.now, device_id]).await?;
         }
         for entry in d.audit {
@@ -236,17 +261,17 @@ impl Store {
         let mut tx = self.write.begin().await?;
         // A device removed since counts as revoked, and so does one whose
         // organization is suspended.
-        let revoked = "SELECT COUNT(*) = 0 FROM devices d JOIN organizations o ON o.id = d.org_id
-                        WHERE d.id = ? AND d.revoked_at IS NULL AND o.suspended_at IS NULL";
-        if scalar::<bool>(&mut *tx, revoked, args![device_id]).await? {
+        let revoked = "SELECT COUNT(*) FROM devices d JOIN organizations o ON o.id = d.org_id
+                        WHERE d.id = $1 AND d.revoked_at IS NULL AND o.suspended_at IS NULL";
+        if scalar::<i64>(&mut *tx, revoked, args![device_id]).await? == 0 {
             return Ok(Consumed::DeviceRevoked);
         }
-        let consume = "UPDATE device_codes SET status = ? WHERE id = ? AND status = ?";
+        let consume = "UPDATE device_codes SET status = $1 WHERE id = $2 AND status = $3";
         if execute(&mut *tx, consume, args![Used, id, Approved]).await? != 1 {
             return Ok(Consumed::AlreadyUsed);
         }
         let chain = "INSERT INTO token_chains (device_id, client_id, dpop_jkt, created_at)
-                     VALUES (?, ?, ?, ?) RETURNING id";
+                     VALUES ($1, $2, $3, $4) RETURNING id";
         let chain = scalar(&mut *tx, chain, args![device_id, client_id, dpop_jkt, now]).await?;
         tx.commit().await?;
         Ok(Consumed::Chain(chain))
@@ -263,3 +288,5 @@ pub enum Consumed {
     /// The device was revoked (or removed) after the code was approved.
     DeviceRevoked,
 }
+
+super::sql::text_column!(DeviceCodeStatus { Pending => "pending", Approved => "approved", Denied => "denied", Used => "used" });

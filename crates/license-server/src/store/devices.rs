@@ -1,6 +1,6 @@
 //! Devices: the servers an organization licenses, each with its Server ID.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 
 use super::audit::{self, NewAudit};
 use super::sql::{execute, optional, scalar};
@@ -31,24 +31,24 @@ pub struct Device {
 
 /// Registers a device on `conn`; returns its id.
 pub(super) async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     org_id: i64,
     name: &str,
     server_id: &str,
     now: i64,
 ) -> DbResult<i64> {
-    let sql = "INSERT INTO devices (org_id, name, server_id, created_at) VALUES (?, ?, ?, ?)
+    let sql = "INSERT INTO devices (org_id, name, server_id, created_at) VALUES ($1, $2, $3, $4)
                RETURNING id";
     scalar(conn, sql, args![org_id, name, server_id, now]).await
 }
 
 /// Revokes the device and every token chain it holds, on `conn`. The
 /// caller forgets the issued tokens once this is committed.
-pub(super) async fn revoke(conn: &mut SqliteConnection, id: i64, now: i64) -> DbResult<()> {
-    let device = "UPDATE devices SET revoked_at = ?, token_expiry = NULL WHERE id = ?";
+pub(super) async fn revoke(conn: &mut AnyConnection, id: i64, now: i64) -> DbResult<()> {
+    let device = "UPDATE devices SET revoked_at = $1, token_expiry = NULL WHERE id = $2";
     execute(&mut *conn, device, args![now, id]).await?;
     let chains =
-        "UPDATE token_chains SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL";
+        "UPDATE token_chains SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL";
     execute(&mut *conn, chains, args![now, id]).await?;
     Ok(())
 }
@@ -69,7 +69,7 @@ impl Store {
             now,
         )
         .await?;
-        let sql = select_devices!("WHERE id = ?");
+        let sql = select_devices!("WHERE id = $1");
         sqlx::query_as_with(sql, args![id])
             .fetch_one(&self.write)
             .await
@@ -91,19 +91,19 @@ impl Store {
     }
 
     pub async fn devices(&self, org_id: i64) -> DbResult<Vec<Device>> {
-        let sql = select_devices!("WHERE org_id = ? ORDER BY name");
+        let sql = select_devices!("WHERE org_id = $1 ORDER BY name");
         sqlx::query_as_with(sql, args![org_id])
             .fetch_all(&self.read)
             .await
     }
 
     pub async fn device(&self, id: i64) -> DbResult<Option<Device>> {
-        let sql = select_devices!("WHERE id = ?");
+        let sql = select_devices!("WHERE id = $1");
         optional(&self.read, sql, args![id]).await
     }
 
     pub async fn device_by_name(&self, org_id: i64, name: &str) -> DbResult<Option<Device>> {
-        let sql = select_devices!("WHERE org_id = ? AND name = ?");
+        let sql = select_devices!("WHERE org_id = $1 AND name = $2");
         optional(&self.read, sql, args![org_id, name]).await
     }
 
@@ -117,7 +117,7 @@ impl Store {
     }
 
     pub async fn touch_device(&self, id: i64, now: i64) -> DbResult<()> {
-        let sql = "UPDATE devices SET last_seen = ? WHERE id = ?";
+        let sql = "UPDATE devices SET last_seen = $1 WHERE id = $2";
         execute(&self.write, sql, args![now, id]).await?;
         Ok(())
     }

@@ -46,11 +46,11 @@ impl Store {
     pub async fn create_invitation(&self, inv: &NewInvitation<'_>) -> DbResult<i64> {
         let mut tx = self.write.begin().await?;
         // Expired and used invitations go.
-        let purge = "DELETE FROM invitations WHERE expires_at <= ? OR used_at IS NOT NULL";
+        let purge = "DELETE FROM invitations WHERE expires_at <= $1 OR used_at IS NOT NULL";
         execute(&mut *tx, purge, args![inv.now]).await?;
         let sql = "INSERT INTO invitations
                        (token_hash, email, role, org_id, invited_by, created_at, expires_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id";
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         let row = args![
             inv.token_hash,
             inv.email,
@@ -70,7 +70,7 @@ impl Store {
         let sql = "SELECT i.id, i.email, i.role, i.org_id, o.name AS org_name, i.invited_by,
                           i.expires_at, i.used_at
                      FROM invitations i LEFT JOIN organizations o ON o.id = i.org_id
-                    WHERE i.token_hash = ? AND i.used_at IS NULL AND i.expires_at > ?";
+                    WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2";
         optional(&self.read, sql, args![token_hash, now]).await
     }
 
@@ -83,21 +83,21 @@ impl Store {
         now: i64,
     ) -> DbResult<Accepted> {
         let mut tx = self.write.begin().await?;
-        let take = "UPDATE invitations SET used_at = ?
-                     WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+        let take = "UPDATE invitations SET used_at = $1
+                     WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3
                     RETURNING email, role, org_id";
         let taken: Option<(String, Role, Option<i64>)> =
             optional(&mut *tx, take, args![now, token_hash, now]).await?;
         let Some((email, role, org_id)) = taken else {
             return Ok(Accepted::Invalid);
         };
-        let existing = "SELECT id FROM users WHERE email = ? COLLATE NOCASE";
+        let existing = "SELECT id FROM users WHERE lower(email) = lower($1)";
         let existing: Option<(i64,)> = optional(&mut *tx, existing, args![&email]).await?;
         let accepted = match existing {
             Some((id,)) => Accepted::ExistingUser(id),
             None => {
                 let sql = "INSERT INTO users (email, password_hash, role, created_at)
-                           VALUES (?, ?, ?, ?) RETURNING id";
+                           VALUES ($1, $2, $3, $4) RETURNING id";
                 let id = scalar(&mut *tx, sql, args![&email, password_hash, role, now]).await?;
                 Accepted::NewUser(id)
             }
@@ -105,7 +105,8 @@ impl Store {
         if let (Accepted::NewUser(user) | Accepted::ExistingUser(user), Some(org)) =
             (accepted, org_id)
         {
-            let member = "INSERT OR IGNORE INTO memberships (user_id, org_id) VALUES (?, ?)";
+            let member = "INSERT INTO memberships (user_id, org_id) VALUES ($1, $2)
+                          ON CONFLICT DO NOTHING";
             execute(&mut *tx, member, args![user, org]).await?;
         }
         tx.commit().await?;

@@ -91,21 +91,24 @@ impl Store {
                 server_id,
             } => devices::insert(&mut tx, org_id, name, server_id, a.issued_at).await?,
         };
-        let license = "UPDATE devices SET authorized_at = COALESCE(authorized_at, ?1),
-                              token_expiry = MAX(COALESCE(token_expiry, 0), ?2)
-                        WHERE id = ?3 AND org_id = ?4 AND revoked_at IS NULL
+        let license = "UPDATE devices SET authorized_at = COALESCE(authorized_at, $1),
+                              token_expiry = CASE WHEN token_expiry > $2
+                                             THEN token_expiry ELSE $2 END
+                        WHERE id = $3 AND org_id = $4 AND revoked_at IS NULL
                           AND EXISTS (SELECT 1 FROM organizations
-                                       WHERE id = ?4 AND suspended_at IS NULL)";
+                                       WHERE id = $4 AND suspended_at IS NULL)";
         let licensed = args![a.issued_at, a.expires_at, device_id, a.org_id];
         if execute(&mut *tx, license, licensed).await? != 1 {
             tx.rollback().await?;
             return Ok(Activated::Refused);
         }
-        let key = "UPDATE signing_keys SET last_exp = MAX(last_exp, ?) WHERE kid = ?";
+        let key =
+            "UPDATE signing_keys SET last_exp = CASE WHEN last_exp > $1 THEN last_exp ELSE $1 END
+                    WHERE kid = $2";
         execute(&mut *tx, key, args![a.expires_at, a.kid]).await?;
         let insert = "INSERT INTO offline_activations (org_id, device_id, request_id, install_jkt,
                              license_id, issued_at, expires_at, response)
-                      VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id";
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
         let row = args![
             a.org_id,
             device_id,
@@ -125,7 +128,7 @@ impl Store {
     }
 
     pub async fn offline_activation(&self, id: i64) -> DbResult<Option<OfflineActivation>> {
-        let sql = select_offline_activations!("WHERE id = ?");
+        let sql = select_offline_activations!("WHERE id = $1");
         optional(&self.read, sql, args![id]).await
     }
 
@@ -134,7 +137,7 @@ impl Store {
         &self,
         license_id: &str,
     ) -> DbResult<Option<OfflineActivation>> {
-        let sql = select_offline_activations!("WHERE license_id = ?");
+        let sql = select_offline_activations!("WHERE license_id = $1");
         optional(&self.write, sql, args![license_id]).await
     }
 
@@ -149,14 +152,14 @@ impl Store {
         entry: &NewAudit<'_>,
     ) -> DbResult<Deactivation> {
         let mut tx = self.write.begin().await?;
-        let this = "UPDATE offline_activations SET deactivated_at = ?
-                     WHERE id = ? AND deactivated_at IS NULL";
+        let this = "UPDATE offline_activations SET deactivated_at = $1
+                     WHERE id = $2 AND deactivated_at IS NULL";
         if execute(&mut *tx, this, args![now, a.id]).await? != 1 {
             tx.rollback().await?;
             return Ok(Deactivation::Already);
         }
-        let same_install = "UPDATE offline_activations SET deactivated_at = ?
-                             WHERE device_id = ? AND install_jkt = ? AND deactivated_at IS NULL";
+        let same_install = "UPDATE offline_activations SET deactivated_at = $1
+                             WHERE device_id = $2 AND install_jkt = $3 AND deactivated_at IS NULL";
         execute(
             &mut *tx,
             same_install,

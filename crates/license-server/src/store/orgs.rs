@@ -1,7 +1,7 @@
 //! Organizations and their license account.
 
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::any::AnyArguments;
+use sqlx::{AnyConnection, FromRow};
 
 use super::sql::{execute, optional, scalar};
 use super::{feature_list, DbResult, Store};
@@ -38,13 +38,13 @@ pub struct Org {
     pub on_copy: OnCopy,
     /// How many days an offline license (air-gapped activation by file)
     /// lasts, at most: `license_core::offline::offline_expiry` decides.
+    #[sqlx(try_from = "i64")]
     pub offline_days: u32,
 }
 
 /// What the server does when it notices a possible copy of a console.
 /// Stored as `flag` or `revoke`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnCopy {
     /// Mark the device on the Devices page and in the audit log.
     Flag,
@@ -103,7 +103,7 @@ pub struct OrgInput {
 
 impl OrgInput {
     /// The account's columns as `account_columns!` lists them, then `more`.
-    fn account_args<'q>(&'q self, more: i64) -> DbResult<SqliteArguments<'q>> {
+    fn account_args<'q>(&'q self, more: i64) -> DbResult<AnyArguments<'q>> {
         let features = serde_json::to_string(&self.features).unwrap_or_else(|_| "[]".into());
         Ok(args![
             features,
@@ -119,11 +119,11 @@ impl OrgInput {
 
 /// Writes the account of organization `id` on `conn`. The caller forgets
 /// the issued tokens (they carry the account) once this is committed.
-pub(super) async fn update(conn: &mut SqliteConnection, id: i64, org: &OrgInput) -> DbResult<()> {
+pub(super) async fn update(conn: &mut AnyConnection, id: i64, org: &OrgInput) -> DbResult<()> {
     let sql = concat!(
         "UPDATE organizations SET (",
         account_columns!(),
-        ") = (?, ?, ?, ?, ?, ?) WHERE id = ?"
+        ") = ($1, $2, $3, $4, $5, $6) WHERE id = $7"
     );
     execute(conn, sql, org.account_args(id)?).await?;
     Ok(())
@@ -134,7 +134,7 @@ impl Store {
         let sql = concat!(
             "INSERT INTO organizations (",
             account_columns!(),
-            ", created_at, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+            ", created_at, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
         );
         let mut args = org.account_args(now)?;
         sqlx::Arguments::add(&mut args, &org.name).map_err(sqlx::Error::Encode)?;
@@ -148,7 +148,7 @@ impl Store {
     }
 
     pub async fn org(&self, id: i64) -> DbResult<Option<Org>> {
-        let sql = select_organizations!("WHERE id = ?");
+        let sql = select_organizations!("WHERE id = $1");
         optional(&self.read, sql, args![id]).await
     }
 
@@ -163,14 +163,14 @@ impl Store {
     /// (`None`). While suspended, its devices' grants and license fetches
     /// are refused like a revoked device's.
     pub async fn set_org_suspended(&self, id: i64, at: Option<i64>) -> DbResult<bool> {
-        let sql = "UPDATE organizations SET suspended_at = ? WHERE id = ?";
+        let sql = "UPDATE organizations SET suspended_at = $1 WHERE id = $2";
         let changed = execute(&self.write, sql, args![at, id]).await? == 1;
         self.issued.forget_all();
         Ok(changed)
     }
 
     pub async fn set_on_copy(&self, id: i64, on_copy: OnCopy) -> DbResult<()> {
-        let sql = "UPDATE organizations SET on_copy = ? WHERE id = ?";
+        let sql = "UPDATE organizations SET on_copy = $1 WHERE id = $2";
         execute(&self.write, sql, args![on_copy, id]).await?;
         Ok(())
     }
@@ -178,13 +178,15 @@ impl Store {
     /// Sets how many days the organization's offline licenses last; the
     /// caller checks the range.
     pub async fn set_offline_days(&self, id: i64, days: u32) -> DbResult<()> {
-        let sql = "UPDATE organizations SET offline_days = ? WHERE id = ?";
-        execute(&self.write, sql, args![days, id]).await?;
+        let sql = "UPDATE organizations SET offline_days = $1 WHERE id = $2";
+        execute(&self.write, sql, args![i64::from(days), id]).await?;
         Ok(())
     }
 
     pub async fn org_by_name(&self, name: &str) -> DbResult<Option<Org>> {
-        let sql = select_organizations!("WHERE name = ?");
+        let sql = select_organizations!("WHERE name = $1");
         optional(&self.read, sql, args![name]).await
     }
 }
+
+super::sql::text_column!(OnCopy { Flag => "flag", Revoke => "revoke" });

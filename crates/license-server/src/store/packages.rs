@@ -2,7 +2,7 @@
 //! to the license model.
 
 use license_core::model::{self, Assignment, AssignmentKind, License, LicenseKind, LicensePackage};
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AnyConnection, FromRow};
 use time::OffsetDateTime;
 
 use super::audit::{self, NewAudit};
@@ -10,8 +10,7 @@ use super::sql::{execute, optional, scalar};
 use super::{orgs, to_time, DbResult, OrgInput, Store};
 
 /// A package's status. Stored as `active`, `suspended`, `revoked`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackageStatus {
     Active,
     Suspended,
@@ -51,8 +50,7 @@ impl From<PackageStatus> for model::PackageStatus {
 }
 
 /// What an assigned license is assigned to. Stored as `agent`, `object`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssignedTo {
     Agent,
     Object,
@@ -122,21 +120,21 @@ macro_rules! select_packages {
     };
 }
 
-async fn update(conn: &mut SqliteConnection, id: i64, p: &PackageUpdate<'_>) -> DbResult<()> {
-    let sql = "UPDATE packages SET name = ?, status = ?, valid_from = ?, valid_until = ?
-                WHERE id = ?";
+async fn update(conn: &mut AnyConnection, id: i64, p: &PackageUpdate<'_>) -> DbResult<()> {
+    let sql = "UPDATE packages SET name = $1, status = $2, valid_from = $3, valid_until = $4
+                WHERE id = $5";
     let package = args![p.name, p.status, p.valid_from, p.valid_until, id];
     execute(conn, sql, package).await?;
     Ok(())
 }
 
 /// Sets how many licenses of `kind` the package holds (none: no row).
-async fn set_total(conn: &mut SqliteConnection, id: i64, kind: &str, total: i64) -> DbResult<()> {
+async fn set_total(conn: &mut AnyConnection, id: i64, kind: &str, total: i64) -> DbResult<()> {
     if total == 0 {
-        let sql = "DELETE FROM package_licenses WHERE package_id = ? AND kind = ?";
+        let sql = "DELETE FROM package_licenses WHERE package_id = $1 AND kind = $2";
         execute(conn, sql, args![id, kind]).await?;
     } else {
-        let sql = "INSERT INTO package_licenses (package_id, kind, total) VALUES (?, ?, ?)
+        let sql = "INSERT INTO package_licenses (package_id, kind, total) VALUES ($1, $2, $3)
                    ON CONFLICT (package_id, kind) DO UPDATE SET total = excluded.total";
         execute(conn, sql, args![id, kind, total]).await?;
     }
@@ -151,7 +149,8 @@ impl Store {
         valid_from: i64,
         valid_until: i64,
     ) -> DbResult<i64> {
-        let sql = "INSERT INTO packages (org_id, name, valid_from, valid_until) VALUES (?, ?, ?, ?)
+        let sql =
+            "INSERT INTO packages (org_id, name, valid_from, valid_until) VALUES ($1, $2, $3, $4)
                    RETURNING id";
         scalar(
             &self.write,
@@ -209,20 +208,20 @@ impl Store {
         name: &str,
     ) -> DbResult<()> {
         let sql = "INSERT INTO assignments (package_id, kind, name, assignment_kind)
-                   VALUES (?, ?, ?, ?)";
+                   VALUES ($1, $2, $3, $4)";
         let to = AssignedTo::of(kind);
         execute(&self.write, sql, args![package_id, kind.as_str(), name, to]).await?;
         Ok(())
     }
 
     pub async fn delete_assignment(&self, package_id: i64, id: i64) -> DbResult<()> {
-        let sql = "DELETE FROM assignments WHERE package_id = ? AND id = ?";
+        let sql = "DELETE FROM assignments WHERE package_id = $1 AND id = $2";
         execute(&self.write, sql, args![package_id, id]).await?;
         Ok(())
     }
 
     pub async fn package(&self, id: i64) -> DbResult<Option<Package>> {
-        let sql = select_packages!("WHERE id = ?");
+        let sql = select_packages!("WHERE id = $1");
         optional(&self.read, sql, args![id]).await
     }
 
@@ -232,19 +231,19 @@ impl Store {
         org_id: i64,
     ) -> DbResult<(Vec<Package>, Vec<PackageLicense>, Vec<AssignmentRow>)> {
         let mut conn = self.read.acquire().await?;
-        let packages = select_packages!("WHERE org_id = ? ORDER BY id");
+        let packages = select_packages!("WHERE org_id = $1 ORDER BY id");
         let packages = sqlx::query_as_with(packages, args![org_id])
             .fetch_all(&mut *conn)
             .await?;
         let licenses = "SELECT l.package_id, l.kind, l.total
                           FROM package_licenses l JOIN packages p ON p.id = l.package_id
-                         WHERE p.org_id = ?";
+                         WHERE p.org_id = $1";
         let licenses = sqlx::query_as_with(licenses, args![org_id])
             .fetch_all(&mut *conn)
             .await?;
         let assignments = "SELECT a.id, a.package_id, a.kind, a.name, a.assignment_kind
                              FROM assignments a JOIN packages p ON p.id = a.package_id
-                            WHERE p.org_id = ? ORDER BY a.id";
+                            WHERE p.org_id = $1 ORDER BY a.id";
         let assignments = sqlx::query_as_with(assignments, args![org_id])
             .fetch_all(&mut *conn)
             .await?;
@@ -302,3 +301,7 @@ pub fn build_packages(
         })
         .collect()
 }
+
+super::sql::text_column!(PackageStatus { Active => "active", Suspended => "suspended", Revoked => "revoked" });
+
+super::sql::text_column!(AssignedTo { Agent => "agent", Object => "object" });

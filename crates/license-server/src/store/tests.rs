@@ -33,7 +33,7 @@ async fn store_with_chain(dir: &tempfile::TempDir) -> (Store, i64, i64) {
         .unwrap()
         .id;
     let chain: i64 = sqlx::query_scalar(
-        "INSERT INTO token_chains (device_id, client_id, created_at) VALUES (?, 'c', ?) RETURNING id",
+        "INSERT INTO token_chains (device_id, client_id, created_at) VALUES ($1, 'c', $2) RETURNING id",
     )
     .bind(device)
     .bind(NOW)
@@ -82,7 +82,7 @@ fn pair(chain: i64, device: i64, hash: u8, exchanged: Option<u8>) -> NewTokens {
 }
 
 async fn used_at(store: &Store, hash: u8) -> Option<Option<i64>> {
-    sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE token_hash = ?")
+    sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE token_hash = $1")
         .bind(vec![hash; 32])
         .fetch_optional(&store.read)
         .await
@@ -101,7 +101,7 @@ async fn a_batch_exchanges_each_refresh_token_once() {
     let mut loser = pair(chain, device, 3, Some(1));
     loser.key_last_exp = Some(NOW + 500);
     let batch = [pair(chain, device, 2, Some(1)), loser];
-    let stored = store_batch(&store.write, &[&batch[0], &batch[1]])
+    let stored = store_batch(&store.write, store.backend, &[&batch[0], &batch[1]])
         .await
         .unwrap();
     assert_eq!(stored, [true, false]);
@@ -109,7 +109,7 @@ async fn a_batch_exchanges_each_refresh_token_once() {
     assert_eq!(used_at(&store, 2).await, Some(None));
     assert_eq!(used_at(&store, 3).await, None, "the loser stored nothing");
     let claims: String =
-        sqlx::query_scalar("SELECT successor_claims FROM refresh_tokens WHERE token_hash = ?")
+        sqlx::query_scalar("SELECT successor_claims FROM refresh_tokens WHERE token_hash = $1")
             .bind(vec![1u8; 32])
             .fetch_one(&store.read)
             .await
@@ -148,7 +148,7 @@ async fn one_bad_pair_does_not_fail_the_others_of_its_batch() {
     drop(queue);
     let write = store.write.clone();
     serve_batches("tokens", jobs, async |batch: &[&NewTokens]| {
-        store_batch(&write, batch).await
+        store_batch(&write, Backend::Sqlite, batch).await
     })
     .await;
     let mut results = Vec::new();
@@ -169,7 +169,7 @@ async fn a_token_answered_from_memory_is_checked_again_when_exchanged() {
 
     // Revoked behind this process's back (another process on the same
     // database): memory still answers the token as it was stored...
-    sqlx::query("UPDATE token_chains SET revoked_at = ? WHERE id = ?")
+    sqlx::query("UPDATE token_chains SET revoked_at = $1 WHERE id = $2")
         .bind(NOW)
         .bind(chain)
         .execute(&store.write)
@@ -189,7 +189,7 @@ async fn a_token_answered_from_memory_is_checked_again_when_exchanged() {
     assert_eq!(row.chain_revoked, Some(NOW));
 
     // A revocation through the store empties the memory at once.
-    sqlx::query("UPDATE token_chains SET revoked_at = NULL WHERE id = ?")
+    sqlx::query("UPDATE token_chains SET revoked_at = NULL WHERE id = $1")
         .bind(chain)
         .execute(&store.write)
         .await
@@ -237,7 +237,7 @@ async fn the_batched_lookup_uses_the_primary_key() {
     let (store, _, _) = store_with_chain(&dir).await;
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
         "EXPLAIN QUERY PLAN SELECT r.chain_id FROM refresh_tokens r
-         WHERE r.token_hash IN (SELECT unhex(value) FROM json_each(?))",
+         WHERE r.token_hash IN (SELECT unhex(value) FROM json_each($1))",
     )
     .bind("[]")
     .fetch_all(&store.read)

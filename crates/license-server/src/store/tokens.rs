@@ -3,11 +3,11 @@
 //! [`super::batch`]; tokens this process stored are answered from
 //! [`super::issued`].
 
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{AnyPool, FromRow};
 
 use super::batch::ask;
 use super::sql::{execute, optional};
-use super::{feature_list, hex, to_json, DbResult, NewAudit, Store};
+use super::{feature_list, hex, to_json, Backend, DbResult, NewAudit, Store};
 
 /// The columns of [`TokenSubject`], for a query joining `devices d` and
 /// `organizations o`.
@@ -146,25 +146,25 @@ impl Store {
         let sql = concat!(
             "SELECT ",
             subject_columns!(),
-            " FROM devices d JOIN organizations o ON o.id = d.org_id WHERE d.id = ?"
+            " FROM devices d JOIN organizations o ON o.id = d.org_id WHERE d.id = $1"
         );
         optional(&self.read, sql, args![device_id]).await
     }
 
     /// Whether the refresh token with this hash has been exchanged.
     pub async fn refresh_token_used(&self, hash: &[u8]) -> DbResult<Option<bool>> {
-        let sql = "SELECT used_at IS NOT NULL FROM refresh_tokens WHERE token_hash = ?";
-        let used: Option<(bool,)> = optional(&self.write, sql, args![hash]).await?;
-        Ok(used.map(|(used,)| used))
+        let sql = "SELECT used_at FROM refresh_tokens WHERE token_hash = $1";
+        let used: Option<(Option<i64>,)> = optional(&self.write, sql, args![hash]).await?;
+        Ok(used.map(|(used,)| used.is_some()))
     }
 
     pub async fn revoke_chain(&self, chain_id: i64, now: i64) -> DbResult<()> {
         let mut tx = self.write.begin().await?;
-        let chain = "UPDATE token_chains SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?";
+        let chain = "UPDATE token_chains SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2";
         execute(&mut *tx, chain, args![now, chain_id]).await?;
         // The device keeps its authorization record but holds no live token.
         let device = "UPDATE devices SET token_expiry = NULL
-                       WHERE id = (SELECT device_id FROM token_chains WHERE id = ?)
+                       WHERE id = (SELECT device_id FROM token_chains WHERE id = $1)
                          AND NOT EXISTS (SELECT 1 FROM token_chains
                                           WHERE device_id = devices.id AND revoked_at IS NULL)";
         execute(&mut *tx, device, args![chain_id]).await?;
@@ -184,9 +184,9 @@ impl Store {
     ) -> DbResult<Option<i64>> {
         let mut tx = self.write.begin().await?;
         super::audit::insert(&mut tx, entry).await?;
-        let sql = "SELECT last_retry_at FROM token_chains WHERE id = ?";
+        let sql = "SELECT last_retry_at FROM token_chains WHERE id = $1";
         let previous: Option<(Option<i64>,)> = optional(&mut *tx, sql, args![chain_id]).await?;
-        let sql = "UPDATE token_chains SET retries = retries + 1, last_retry_at = ? WHERE id = ?";
+        let sql = "UPDATE token_chains SET retries = retries + 1, last_retry_at = $1 WHERE id = $2";
         execute(&mut *tx, sql, args![now, chain_id]).await?;
         tx.commit().await?;
         Ok(previous.and_then(|(p,)| p))
@@ -194,8 +194,8 @@ impl Store {
 
     /// Marks the chain's device a possible copy.
     pub async fn mark_possible_copy(&self, chain_id: i64, now: i64) -> DbResult<()> {
-        let sql = "UPDATE devices SET possible_copy_at = ?
-                    WHERE id = (SELECT device_id FROM token_chains WHERE id = ?)";
+        let sql = "UPDATE devices SET possible_copy_at = $1
+                    WHERE id = (SELECT device_id FROM token_chains WHERE id = $2)";
         execute(&self.write, sql, args![now, chain_id]).await?;
         Ok(())
     }
@@ -205,7 +205,7 @@ impl Store {
                           COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, c.dpop_jkt
                      FROM token_chains c JOIN devices d ON d.id = c.device_id
                      JOIN organizations o ON o.id = d.org_id
-                    WHERE c.id = ?";
+                    WHERE c.id = $1";
         optional(&self.read, sql, args![chain_id]).await
     }
 
@@ -214,9 +214,9 @@ impl Store {
         let before = now - 86_400;
         // Device codes go five minutes after they expire (a console still
         // polling meanwhile is told `expired_token`), not a day after.
-        let codes = "DELETE FROM device_codes WHERE expires_at < ?";
+        let codes = "DELETE FROM device_codes WHERE expires_at < $1";
         execute(&self.write, codes, args![now - 300]).await?;
-        let tokens = "DELETE FROM refresh_tokens WHERE expires_at < ?";
+        let tokens = "DELETE FROM refresh_tokens WHERE expires_at < $1";
         execute(&self.write, tokens, args![before]).await?;
         Ok(())
     }
@@ -225,19 +225,15 @@ impl Store {
 /// The refresh tokens with these hashes (one query whatever their number),
 /// each answer in the order asked.
 pub(super) async fn lookup_refresh_tokens(
-    pool: &SqlitePool,
+    pool: &AnyPool,
+    backend: Backend,
     hashes: &[&Vec<u8>],
 ) -> DbResult<Vec<Option<RefreshRow>>> {
     let hex_hashes: Vec<String> = hashes.iter().map(|h| hex(h)).collect();
-    let sql = concat!(
-        "SELECT r.token_hash, r.chain_id, r.expires_at, r.used_at, r.successor_claims,
-                r.successor_kid, c.client_id, c.revoked_at AS chain_revoked,
-                COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, c.dpop_jkt, ",
-        subject_columns!(),
-        " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id
-          JOIN devices d ON d.id = c.device_id JOIN organizations o ON o.id = d.org_id
-         WHERE r.token_hash IN (SELECT unhex(value) FROM json_each(?))"
-    );
+    let sql = match backend {
+        Backend::Sqlite => LOOKUP_SQLITE,
+        Backend::Postgres => LOOKUP_POSTGRES,
+    };
     let rows: Vec<RefreshRow> = sqlx::query_as_with(sql, args![to_json(&hex_hashes)?])
         .fetch_all(pool)
         .await?;
@@ -246,3 +242,22 @@ pub(super) async fn lookup_refresh_tokens(
         .map(|h| rows.iter().find(|r| r.token_hash == **h).cloned())
         .collect())
 }
+
+/// The refresh tokens whose hashes are in the JSON array of hex strings `$1`.
+macro_rules! lookup_where {
+    ($in_hashes:literal) => {
+        concat!(
+            "SELECT r.token_hash, r.chain_id, r.expires_at, r.used_at, r.successor_claims,
+                r.successor_kid, c.client_id, c.revoked_at AS chain_revoked,
+                COALESCE(d.revoked_at, o.suspended_at) AS device_revoked, c.dpop_jkt, ",
+            subject_columns!(),
+            " FROM refresh_tokens r JOIN token_chains c ON c.id = r.chain_id
+          JOIN devices d ON d.id = c.device_id JOIN organizations o ON o.id = d.org_id
+         WHERE r.token_hash IN ",
+            $in_hashes
+        )
+    };
+}
+const LOOKUP_SQLITE: &str = lookup_where!("(SELECT unhex(value) FROM json_each($1))");
+const LOOKUP_POSTGRES: &str =
+    lookup_where!("(SELECT decode(value, 'hex') FROM jsonb_array_elements_text($1::jsonb))");

@@ -1,11 +1,17 @@
 //! A real server on 127.0.0.1:0 with a temporary database and a clock the
 //! test moves.
+//!
+//! The database is a temporary SQLite file, or, when
+//! `LICENSE_SERVER_TEST_POSTGRES` holds a PostgreSQL admin URL (as
+//! `scripts/pg-cluster.sh start` prints it), a new database of its own in
+//! that cluster: `scripts/test.sh` runs the suite both ways.
 #![allow(dead_code)]
 
 pub mod dpop;
 
 use std::sync::Arc;
 
+use license_server::store::Location;
 use license_server::{demo, keys, AppState, Config, Keys, ManualClock, Store};
 use time::OffsetDateTime;
 
@@ -17,7 +23,8 @@ pub struct TestServer {
     pub admin_password: String,
     /// Of `demo::DEMO_VENDOR`, the vendor operator.
     pub vendor_password: String,
-    pub db_path: std::path::PathBuf,
+    /// The database, as `--db` names it.
+    pub db: Location,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -36,8 +43,8 @@ pub async fn start() -> TestServer {
 
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("license.db");
-    let store = Store::open(&db_path).await.unwrap();
+    let db = test_database(&dir).await;
+    let store = Store::connect(&db).await.unwrap();
     let start = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let now = start.unix_timestamp();
@@ -64,13 +71,75 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         state,
         admin_password: sign_ins.admin_password,
         vendor_password: sign_ins.vendor_password,
-        db_path,
+        db,
         _dir: dir,
         shutdown: Some(tx),
     }
 }
 
+/// The cluster `LICENSE_SERVER_TEST_POSTGRES` names, if any.
+pub fn postgres_cluster() -> Option<String> {
+    std::env::var("LICENSE_SERVER_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A fresh database: a new one in the PostgreSQL cluster, or an SQLite file
+/// in `dir`.
+pub async fn test_database(dir: &tempfile::TempDir) -> Location {
+    let Some(admin) = postgres_cluster() else {
+        return Location::Sqlite(dir.path().join("license.db"));
+    };
+    use sqlx::Connection as _;
+    let name = format!("t_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    Location::Postgres(format!("{base}/{name}"))
+}
+
+/// Everything stored in `table`, as text: for SQLite the database file and
+/// its WAL, for PostgreSQL every row as PostgreSQL prints it.
+pub async fn stored_text(server: &TestServer, table: &str) -> String {
+    match &server.db {
+        Location::Sqlite(path) => {
+            let mut raw = std::fs::read(path).unwrap();
+            raw.extend(std::fs::read(format!("{}-wal", path.display())).unwrap_or_default());
+            String::from_utf8_lossy(&raw).into_owned()
+        }
+        Location::Postgres(_) => {
+            let sql = format!("SELECT CAST(t AS TEXT) FROM {table} t");
+            let rows: Vec<String> = sqlx::query_scalar(&sql)
+                .fetch_all(&server.raw_db().await)
+                .await
+                .unwrap();
+            rows.join("\n")
+        }
+    }
+}
+
 impl TestServer {
+    /// `--db` for the server's command line: the file's path or the URL.
+    pub fn db_arg(&self) -> String {
+        match &self.db {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// A pool of its own on the server's database, to look at the rows.
+    pub async fn raw_db(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self.db {
+            Location::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Location::Postgres(url) => url.clone(),
+        };
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
