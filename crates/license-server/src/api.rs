@@ -8,6 +8,7 @@
 //! database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -27,6 +28,7 @@ use crate::dpop::{check_binding, Endpoint, Expected};
 use crate::error::{Error, Result};
 use crate::keys::KeyRing;
 use crate::metrics::CacheKind;
+use crate::peers::{Change, Peers};
 use crate::store::{to_time, DbResult, Org, Store};
 use crate::{secrets, AppState, Config, CONSOLE_CLIENT_ID};
 
@@ -129,30 +131,67 @@ pub fn sign_document(
     )
 }
 
+/// Verified license tokens and organizations' accounts, kept in memory by
+/// the license endpoint. Every change that could make an entry wrong empties
+/// the cache it is in, here and, through [`Peers`], on every other replica.
 #[derive(Default)]
 pub struct Cache {
     tokens: Mutex<HashMap<[u8; 32], VerifiedToken>>,
     accounts: Mutex<HashMap<i64, Arc<OrgAccount>>>,
     last_seen: Mutex<HashMap<i64, i64>>,
+    /// Raised before every emptying: what was read from the database
+    /// before one is not cached after it.
+    generation: AtomicU64,
+    peers: Option<Peers>,
 }
 
 impl Cache {
+    pub fn new(peers: Option<Peers>) -> Cache {
+        Cache {
+            peers,
+            ..Cache::default()
+        }
+    }
+
+    /// The other replicas, if there are any.
+    pub fn peers(&self) -> Option<&Peers> {
+        self.peers.as_ref()
+    }
+
     /// After any revocation: every token is checked against the database
     /// again (a cached token does not say which chain it belongs to).
     pub fn chain_revoked(&self) {
+        self.forget(Change::Revoked);
+        if let Some(peers) = &self.peers {
+            peers.announce(Change::Revoked);
+        }
+    }
+
+    /// After any change to an organization, its packages or its devices.
+    pub fn account_changed(&self) {
+        self.forget(Change::Account);
+        if let Some(peers) = &self.peers {
+            peers.announce(Change::Account);
+        }
+    }
+
+    /// Empties what `change` can make wrong, in this process only.
+    pub fn forget(&self, change: Change) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if change != Change::Revoked {
+            self.accounts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
         self.tokens
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
 
-    /// After any change to an organization, its packages or its devices.
-    pub fn account_changed(&self) {
-        self.accounts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.chain_revoked();
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }
 
@@ -194,7 +233,7 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str)> {
 
 /// A token bound to a DPoP key is taken only as `DPoP` with a proof by
 /// that key; an unbound one only as `Bearer` (RFC 9449 §7.1).
-fn check_proof(
+async fn check_proof(
     state: &AppState,
     headers: &HeaderMap,
     scheme: Scheme,
@@ -219,17 +258,21 @@ fn check_proof(
     let Some(bound) = bound else {
         return Ok(());
     };
-    let proof = state.dpop.check(
-        &state.config,
-        headers,
-        Expected {
-            method: "GET",
-            path: LICENSE_PATH,
-            access_token: Some(token),
-            endpoint: Endpoint::Resource,
-        },
-        now,
-    )?;
+    let proof = state
+        .dpop
+        .check(
+            &state.keys.ring(),
+            &state.config,
+            headers,
+            Expected {
+                method: "GET",
+                path: LICENSE_PATH,
+                access_token: Some(token),
+                endpoint: Endpoint::Resource,
+            },
+            now,
+        )
+        .await?;
     check_binding(Some(bound), proof.as_ref(), false, Endpoint::Resource)
 }
 
@@ -258,7 +301,8 @@ async fn license_for(
         token,
         &verified.claims,
         now.unix_timestamp(),
-    )?;
+    )
+    .await?;
     let account = org_account(state, verified.org_id).await?;
     let claims = &verified.claims;
     let jws = sign_document(
@@ -290,6 +334,7 @@ async fn verified_token(
     now: OffsetDateTime,
 ) -> Result<VerifiedToken> {
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let generation = state.cache.generation();
     let cached = state
         .cache
         .tokens
@@ -338,11 +383,14 @@ async fn verified_token(
     if tokens.len() >= CACHE_LIMIT {
         tokens.clear();
     }
-    tokens.insert(key, v.clone());
+    if state.cache.generation() == generation {
+        tokens.insert(key, v.clone());
+    }
     Ok(v)
 }
 
 async fn org_account(state: &AppState, org_id: i64) -> Result<Arc<OrgAccount>> {
+    let generation = state.cache.generation();
     let cached = state
         .cache
         .accounts
@@ -359,12 +407,14 @@ async fn org_account(state: &AppState, org_id: i64) -> Result<Arc<OrgAccount>> {
             .await?
             .ok_or_else(|| Error::InvalidToken("unknown organization".into()))?,
     );
-    state
+    let mut accounts = state
         .cache
         .accounts
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(org_id, account.clone());
+        .unwrap_or_else(|e| e.into_inner());
+    if state.cache.generation() == generation {
+        accounts.insert(org_id, account.clone());
+    }
     Ok(account)
 }
 

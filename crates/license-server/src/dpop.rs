@@ -4,15 +4,17 @@
 //! freshness of `iat`, and the replay cache of `jti`s.
 //!
 //! Nonces are stateless: the minute they were made and an HMAC of it with a
-//! key of this process, valid for [`NONCE_MINUTES`]. A proof with a valid
+//! key every replica derives from the newest refresh-successor key
+//! ([`KeyRing::nonce_keys`]; older keys' nonces are still taken), valid for
+//! [`NONCE_MINUTES`]. A proof with a valid
 //! nonce may carry any `iat` (a console whose clock is wrong still works);
 //! one without a nonce must be within `IAT_WINDOW_SECS` of the server's time,
 //! or the answer asks for a nonce (`use_dpop_nonce`). With `--dpop-nonce`
 //! every proof needs one.
 //!
-//! The replay cache lives in this process: with several replicas a proof
-//! could be replayed once on each (the scale-out issue moves it to the
-//! database).
+//! The replay cache lives in this process and, when replicas share a
+//! PostgreSQL database, in the database too (`dpop_proofs`): a proof taken
+//! by one replica is refused by every other.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,11 +26,12 @@ use hmac::{Hmac, Mac};
 use license_core::dpop::{
     iat_acceptable, verify_proof, ProofRequest, VerifiedProof, IAT_WINDOW_SECS,
 };
-use rand::RngCore;
 use sha2::Sha256;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::keys::KeyRing;
+use crate::store::{Backend, Store};
 
 /// How long a nonce is accepted, in minutes (it is made for the minute).
 pub const NONCE_MINUTES: i64 = 5;
@@ -55,79 +58,93 @@ pub enum Endpoint {
     Resource,
 }
 
+#[derive(Default)]
 pub struct DpopGuard {
-    nonce_key: [u8; 32],
     /// `jkt:jti` of each proof taken, with when it may be forgotten.
     seen: Mutex<HashMap<String, i64>>,
+    /// The database replicas share (PostgreSQL), which remembers proofs for
+    /// all of them.
+    shared: Option<Store>,
 }
 
-impl Default for DpopGuard {
-    fn default() -> Self {
-        let mut nonce_key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut nonce_key);
-        DpopGuard {
-            nonce_key,
-            seen: Mutex::new(HashMap::new()),
-        }
+/// The nonce's MAC for `minute` under `key`.
+fn mac(key: &[u8; 32], minute: i64) -> [u8; 16] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"license-server/dpop-nonce/v1\0");
+    mac.update(&minute.to_be_bytes());
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// A fresh nonce for `now`, made with the newest of `keys`.
+fn nonce_with(keys: &[[u8; 32]], now: i64) -> String {
+    let minute = now.div_euclid(60);
+    let mut bytes = minute.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&mac(&keys[0], minute));
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `nonce` was made by one of `keys` within [`NONCE_MINUTES`].
+fn nonce_valid_with(keys: &[[u8; 32]], nonce: &str, now: i64) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce.as_bytes()) else {
+        return false;
+    };
+    if bytes.len() != 24 {
+        return false;
     }
+    let minute = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
+    let current = now.div_euclid(60);
+    (current - NONCE_MINUTES..=current).contains(&minute)
+        && keys
+            .iter()
+            .any(|key| crate::secrets::constant_time_eq(&bytes[8..], &mac(key, minute)))
 }
 
 impl DpopGuard {
-    fn mac(&self, minute: i64) -> [u8; 16] {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.nonce_key).expect("HMAC takes any key length");
-        mac.update(b"license-server/dpop-nonce/v1\0");
-        mac.update(&minute.to_be_bytes());
-        let full = mac.finalize().into_bytes();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full[..16]);
-        out
+    pub fn new(db: &Store) -> DpopGuard {
+        DpopGuard {
+            seen: Mutex::default(),
+            shared: (db.backend() == Backend::Postgres).then(|| db.clone()),
+        }
     }
 
     /// A fresh nonce for `now`.
-    pub fn nonce(&self, now: i64) -> String {
-        let minute = now.div_euclid(60);
-        let mut bytes = minute.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&self.mac(minute));
-        URL_SAFE_NO_PAD.encode(bytes)
+    pub fn nonce(ring: &KeyRing, now: i64) -> String {
+        nonce_with(ring.nonce_keys(), now)
     }
 
-    fn nonce_valid(&self, nonce: &str, now: i64) -> bool {
-        let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce.as_bytes()) else {
-            return false;
-        };
-        if bytes.len() != 24 {
-            return false;
-        }
-        let minute = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
-        let current = now.div_euclid(60);
-        (current - NONCE_MINUTES..=current).contains(&minute)
-            && crate::secrets::constant_time_eq(&bytes[8..], &self.mac(minute))
-    }
-
-    /// Remembers a proof; `false` if it was taken before.
-    fn first_use(&self, jkt: &str, jti: &str, now: i64) -> Result<bool, Error> {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= MAX_REMEMBERED {
-            seen.retain(|_, forget_at| *forget_at > now);
-            if seen.len() >= MAX_REMEMBERED {
-                return Err(Error::TooManyRequests(60));
-            }
-        }
+    /// Remembers a proof; `false` if it was taken before, here or (through
+    /// the shared database) on another replica.
+    async fn first_use(&self, jkt: &str, jti: &str, now: i64) -> Result<bool, Error> {
         let key = format!("{jkt}:{jti}");
-        if seen.get(&key).is_some_and(|forget_at| *forget_at > now) {
-            return Ok(false);
-        }
         // Long enough to outlive both the iat window and a nonce.
         let keep = (2 * IAT_WINDOW_SECS).max(60 * (NONCE_MINUTES + 1));
-        seen.insert(key, now + keep);
-        Ok(true)
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.len() >= MAX_REMEMBERED {
+                seen.retain(|_, forget_at| *forget_at > now);
+                if seen.len() >= MAX_REMEMBERED {
+                    return Err(Error::TooManyRequests(60));
+                }
+            }
+            if seen.get(&key).is_some_and(|forget_at| *forget_at > now) {
+                return Ok(false);
+            }
+            seen.insert(key.clone(), now + keep);
+        }
+        match &self.shared {
+            Some(db) => Ok(db.take_dpop_proof(&key, now, now + keep).await?),
+            None => Ok(true),
+        }
     }
 
     /// The request's DPoP proof, checked, if it has one: for the request
     /// `expected` describes, at the server's `now`.
-    pub fn check(
+    pub async fn check(
         &self,
+        ring: &KeyRing,
         config: &Config,
         headers: &HeaderMap,
         expected: Expected<'_>,
@@ -158,16 +175,19 @@ impl DpopGuard {
         };
         let verified = verify_proof(proof, &request).map_err(|e| invalid(e.to_string()))?;
         let fresh = match verified.claims.nonce.as_deref() {
-            Some(nonce) => self.nonce_valid(nonce, now),
+            Some(nonce) => nonce_valid_with(ring.nonce_keys(), nonce, now),
             None => !config.dpop_nonce && iat_acceptable(verified.claims.iat, now),
         };
         if !fresh {
             return Err(Error::UseDpopNonce {
-                nonce: self.nonce(now),
+                nonce: Self::nonce(ring, now),
                 endpoint,
             });
         }
-        if !self.first_use(&verified.jkt, &verified.claims.jti, now)? {
+        if !self
+            .first_use(&verified.jkt, &verified.claims.jti, now)
+            .await?
+        {
             return Err(invalid("this DPoP proof was used before".into()));
         }
         Ok(Some(verified))
@@ -204,22 +224,29 @@ mod tests {
 
     #[test]
     fn nonces_last_five_minutes_and_are_this_servers() {
-        let guard = DpopGuard::default();
-        let n = guard.nonce(6000);
-        assert!(guard.nonce_valid(&n, 6000));
-        assert!(guard.nonce_valid(&n, 6000 + 5 * 60 + 59));
-        assert!(!guard.nonce_valid(&n, 6000 + 6 * 60));
-        assert!(!guard.nonce_valid(&n, 5999 - 60), "not before its minute");
-        assert!(!DpopGuard::default().nonce_valid(&n, 6000), "another key");
-        assert!(!guard.nonce_valid("garbage", 6000));
+        let keys = [[1u8; 32], [2u8; 32]];
+        let n = nonce_with(&keys, 6000);
+        assert!(nonce_valid_with(&keys, &n, 6000));
+        assert!(nonce_valid_with(&keys, &n, 6000 + 5 * 60 + 59));
+        assert!(!nonce_valid_with(&keys, &n, 6000 + 6 * 60));
+        assert!(
+            !nonce_valid_with(&keys, &n, 5999 - 60),
+            "not before its minute"
+        );
+        assert!(!nonce_valid_with(&[[3u8; 32]], &n, 6000), "another key");
+        assert!(
+            nonce_valid_with(&[[3u8; 32], [1u8; 32]], &n, 6000),
+            "an older key still takes its nonces"
+        );
+        assert!(!nonce_valid_with(&keys, "garbage", 6000));
     }
 
-    #[test]
-    fn a_proof_is_taken_once() {
+    #[tokio::test]
+    async fn a_proof_is_taken_once() {
         let guard = DpopGuard::default();
-        assert!(guard.first_use("k", "j", 100).unwrap());
-        assert!(!guard.first_use("k", "j", 101).unwrap());
-        assert!(guard.first_use("k", "j2", 101).unwrap());
-        assert!(guard.first_use("k2", "j", 101).unwrap());
+        assert!(guard.first_use("k", "j", 100).await.unwrap());
+        assert!(!guard.first_use("k", "j", 101).await.unwrap());
+        assert!(guard.first_use("k", "j2", 101).await.unwrap());
+        assert!(guard.first_use("k2", "j", 101).await.unwrap());
     }
 }

@@ -100,6 +100,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Db(e) if unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Db(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +122,7 @@ impl Error {
             Error::NotFound => "not_found",
             Error::PayloadTooLarge => "request_too_large",
             Error::TooManyRequests(_) => "too_many_requests",
+            Error::Db(e) if unavailable(e) => "temporarily_unavailable",
             Error::Db(_) | Error::Internal(_) => "server_error",
         }
     }
@@ -128,6 +130,9 @@ impl Error {
     /// The text sent to the client: never the internal detail.
     pub fn public_message(&self) -> String {
         match self {
+            Error::Db(e) if unavailable(e) => {
+                "the database is unavailable; try again shortly".to_owned()
+            }
             Error::Db(_) | Error::Internal(_) => "internal server error".to_owned(),
             other => other.to_string(),
         }
@@ -175,9 +180,38 @@ impl IntoResponse for Error {
                     headers.insert(header::RETRY_AFTER, v);
                 }
             }
+            Error::Db(e) if unavailable(e) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(DB_RETRY_AFTER_SECS),
+                );
+            }
             _ => {}
         }
         response
+    }
+}
+
+/// Clients are asked to come back this many seconds after a 503.
+const DB_RETRY_AFTER_SECS: &str = "5";
+
+/// Whether `e` says the database cannot be reached (down, restarting, the
+/// network, no connection free in time) rather than that a statement
+/// failed: such a request is answered 503 with `Retry-After`, and the
+/// pools reconnect by themselves once the database is back.
+pub fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01..57P03 (the
+        // server shuts down or is starting), 53300 (too many connections).
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
+        _ => false,
     }
 }
 

@@ -32,6 +32,9 @@ pub struct KeyRing {
     pub jwks_json: String,
     /// Refresh-successor keys, newest first (never empty).
     successor_keys: Vec<[u8; 32]>,
+    /// The DPoP nonce keys derived from them, in the same order: every
+    /// replica reads the same keys, so each takes the others' nonces.
+    nonce_keys: Vec<[u8; 32]>,
     /// A rotation calls for a rollover not signed yet.
     pub rollovers_missing: bool,
 }
@@ -123,6 +126,7 @@ impl KeyRing {
             by_kid,
             jwks,
             jwks_json,
+            nonce_keys: successor_keys.iter().map(nonce_key).collect(),
             successor_keys,
             rollovers_missing: unsigned_rollovers(rows, rollovers).next().is_some(),
         })
@@ -132,6 +136,11 @@ impl KeyRing {
     /// exact same token inside the refresh retry window).
     pub fn signing_key(&self, kid: &str) -> Option<&SigningKey> {
         self.by_kid.get(kid)
+    }
+
+    /// Keys of DPoP nonces, newest (the one that makes them) first.
+    pub fn nonce_keys(&self) -> &[[u8; 32]] {
+        &self.nonce_keys
     }
 
     /// The refresh token that follows `previous`, derived with the newest
@@ -154,6 +163,16 @@ impl KeyRing {
                 previous,
             )))
     }
+}
+
+/// The DPoP nonce key derived from a refresh-successor key (another use of
+/// the same secret, so another label).
+fn nonce_key(successor_key: &[u8; 32]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(successor_key).expect("HMAC takes any key length");
+    mac.update(b"license-server/dpop-nonce-key/v1");
+    mac.finalize().into_bytes().into()
 }
 
 impl Keys {
@@ -269,7 +288,9 @@ pub async fn sign_rollovers(store: &Store, issuer: &str, now: i64) -> Result<usi
 /// Creates a new refresh-successor key that derives successors from now on
 /// (older keys stay, for retried exchanges). Returns its id.
 pub async fn rotate_successor_key(store: &Store, now: i64) -> Result<i64, KeyError> {
-    Ok(store.add_successor_key(&secrets::random_key(), now).await?)
+    let id = store.add_successor_key(&secrets::random_key(), now).await?;
+    crate::peers::announce_keys(store).await;
+    Ok(id)
 }
 
 /// Creates a new signing key that signs from now on. Returns its key id.
@@ -280,6 +301,7 @@ pub async fn rotate(store: &Store, now: i64) -> Result<String, KeyError> {
     store
         .add_key(&kid, key.to_bytes().as_slice(), public.as_bytes(), now)
         .await?;
+    crate::peers::announce_keys(store).await;
     Ok(kid)
 }
 
@@ -319,6 +341,7 @@ pub async fn withdraw(store: &Store, kid: &str, now: i64) -> Result<Option<Withd
         Some(_) => None,
     };
     store.withdraw_key(kid, now).await?;
+    crate::peers::announce_keys(store).await;
     Ok(Some(Withdrawn { new_current }))
 }
 

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod metrics;
 pub mod oauth;
 pub mod offline;
+pub mod peers;
 pub mod roles;
 pub mod secrets;
 pub mod store;
@@ -73,14 +74,17 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Store, keys: Keys, clock: Arc<dyn Clock>, config: Config) -> AppState {
+        let peers = peers::Peers::of(&db);
+        let limits = limits::Limits::new(&db);
+        let dpop = dpop::DpopGuard::new(&db);
         AppState {
             db,
             keys,
             clock,
             config: Arc::new(config),
-            limits: Arc::new(limits::Limits::default()),
-            cache: Arc::new(api::Cache::default()),
-            dpop: Arc::new(dpop::DpopGuard::default()),
+            limits: Arc::new(limits),
+            cache: Arc::new(api::Cache::new(peers)),
+            dpop: Arc::new(dpop),
         }
     }
 
@@ -190,6 +194,7 @@ pub async fn serve(
     use tower::ServiceExt as _;
 
     let background = keys::spawn_reload(state.clone());
+    let listener_of_peers = peers::spawn_listener(state.clone());
     let header_read_timeout = state.config.header_read_timeout;
     let router = app(state);
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -231,6 +236,9 @@ pub async fn serve(
     }
     drop(listener);
     background.abort();
+    if let Some(task) = listener_of_peers {
+        task.abort();
+    }
     // Requests in flight finish; idle connections close.
     tokio::select! {
         () = graceful.shutdown() => {}

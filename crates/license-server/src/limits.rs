@@ -1,4 +1,4 @@
-//! In-memory attempt limits: sign-in (per address and per account),
+//! Attempt limits: sign-in (per address and per account),
 //! user-code entry (per session and per address), and device authorizations
 //! started (per address: each keeps a row until its code expires).
 //!
@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::store::{Backend, DbResult, Store};
+
 /// Wrong sign-ins an account takes before each further attempt waits
 /// ([`Backoff`]).
 pub const SIGN_IN_MAX_FAILURES_PER_ACCOUNT: u32 = 5;
@@ -22,6 +24,11 @@ pub const LOCK_SECS: i64 = 15 * 60;
 /// admin's password cannot lock the admin out for longer.
 pub const SIGN_IN_MAX_BACKOFF_SECS: i64 = 60;
 
+/// Every attempt limit of the server. On SQLite (one process) the counters
+/// live in memory; on PostgreSQL they live in the database (`attempts`), so
+/// every replica counts the same attempts and a lockout holds on all of
+/// them. Either way, the decisions are the same pure steps ([`attempt_step`],
+/// [`fail_step`], [`Backoff::step`]).
 #[derive(Debug, Default)]
 pub struct Limits {
     /// Sign-in attempts per client address (15-minute lock).
@@ -34,68 +41,156 @@ pub struct Limits {
     pub passwords: PasswordGate,
 }
 
-#[derive(Debug, Default)]
-pub struct Limiter {
-    // key -> (failures, window start)
-    failures: Mutex<HashMap<String, (u32, i64)>>,
+impl Limits {
+    /// Counters in memory, or in `db` when it is shared by replicas
+    /// (PostgreSQL).
+    pub fn new(db: &Store) -> Limits {
+        let shared = (db.backend() == Backend::Postgres).then(|| db.clone());
+        let limiter = |scope| Limiter(Counter::new(scope, LOCK_SECS, shared.clone()));
+        Limits {
+            sign_in: limiter("sign_in"),
+            sign_in_account: Backoff(Counter::new(
+                "sign_in_account",
+                SIGN_IN_MAX_BACKOFF_SECS,
+                shared.clone(),
+            )),
+            user_code: limiter("user_code"),
+            device_authorization: limiter("device_authorization"),
+            passwords: PasswordGate::default(),
+        }
+    }
 }
 
-impl Limiter {
-    /// `Err(seconds)` while `key` has `max` failures within the window.
-    pub fn check(&self, key: &str, max: u32, now: i64) -> Result<(), i64> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(key) {
-            Some(&(n, start)) if n >= max && now < start + LOCK_SECS => {
-                Err(start + LOCK_SECS - now)
-            }
-            _ => Ok(()),
+/// A counter's state: attempts (or failures) and a time (the window's start,
+/// or the last attempt's).
+pub type Entry = (u32, i64);
+
+/// Counters of one kind, by key: in memory, or in the shared database.
+#[derive(Debug)]
+struct Counter {
+    scope: &'static str,
+    /// An entry this long past its time is forgotten (memory).
+    keep_secs: i64,
+    memory: Mutex<HashMap<String, Entry>>,
+    shared: Option<Store>,
+}
+
+impl Counter {
+    fn new(scope: &'static str, keep_secs: i64, shared: Option<Store>) -> Counter {
+        Counter {
+            scope,
+            keep_secs,
+            memory: Mutex::default(),
+            shared,
         }
     }
 
-    pub fn fail(&self, key: &str, now: i64) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    /// Applies `step` to `key`'s entry (`(0, now)` when it has none), as one
+    /// step: concurrent attempts, here or on another replica, each see the
+    /// one before.
+    async fn step<R>(
+        &self,
+        key: &str,
+        now: i64,
+        step: impl FnOnce(&mut Entry) -> R,
+    ) -> DbResult<R> {
+        if let Some(db) = &self.shared {
+            return db.step_attempts(self.scope, key, now, step).await;
+        }
+        let mut map = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 100_000 {
-            map.retain(|_, (_, start)| now < *start + LOCK_SECS);
+            let keep = self.keep_secs;
+            map.retain(|_, (_, at)| now < *at + keep);
         }
-        let entry = map.entry(key.to_owned()).or_insert((0, now));
-        if now >= entry.1 + LOCK_SECS {
-            *entry = (0, now);
+        Ok(step(map.entry(key.to_owned()).or_insert((0, now))))
+    }
+
+    async fn peek(&self, key: &str) -> DbResult<Option<Entry>> {
+        if let Some(db) = &self.shared {
+            return db.attempts(self.scope, key).await;
         }
-        entry.0 += 1;
+        let map = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(map.get(key).copied())
+    }
+
+    async fn remove(&self, key: &str) -> DbResult<()> {
+        if let Some(db) = &self.shared {
+            return db.forget_attempts(self.scope, key).await;
+        }
+        self.memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        Ok(())
+    }
+}
+
+impl Default for Counter {
+    fn default() -> Counter {
+        Counter::new("memory", LOCK_SECS, None)
+    }
+}
+
+/// A window of [`LOCK_SECS`] that starts over once it has passed.
+fn window(entry: &mut Entry, now: i64) {
+    if now >= entry.1 + LOCK_SECS {
+        *entry = (0, now);
+    }
+}
+
+/// Counts an attempt unless `max` were counted in the window:
+/// `Err(seconds)` until it ends.
+pub fn attempt_step(entry: &mut Entry, max: u32, now: i64) -> Result<(), i64> {
+    window(entry, now);
+    if entry.0 >= max {
+        return Err(entry.1 + LOCK_SECS - now);
+    }
+    entry.0 += 1;
+    Ok(())
+}
+
+/// Counts a failure.
+pub fn fail_step(entry: &mut Entry, now: i64) {
+    window(entry, now);
+    entry.0 = entry.0.saturating_add(1);
+}
+
+/// `Err(seconds)` while the entry has `max` failures within its window.
+pub fn check_entry(entry: Option<Entry>, max: u32, now: i64) -> Result<(), i64> {
+    match entry {
+        Some((n, start)) if n >= max && now < start + LOCK_SECS => Err(start + LOCK_SECS - now),
+        _ => Ok(()),
+    }
+}
+
+/// Failures (or attempts) per key within a window of [`LOCK_SECS`].
+#[derive(Debug, Default)]
+pub struct Limiter(Counter);
+
+impl Limiter {
+    /// `Err(seconds)` while `key` has `max` failures within the window.
+    pub async fn check(&self, key: &str, max: u32, now: i64) -> DbResult<Result<(), i64>> {
+        Ok(check_entry(self.0.peek(key).await?, max, now))
+    }
+
+    pub async fn fail(&self, key: &str, now: i64) -> DbResult<()> {
+        self.0.step(key, now, |e| fail_step(e, now)).await
     }
 
     /// Counts an attempt before the work it guards, in one step with the
     /// check: concurrent attempts cannot all pass the check before any is
     /// counted. `Err(seconds)` when `key` has `max` attempts in the window.
-    pub fn attempt(&self, key: &str, max: u32, now: i64) -> Result<(), i64> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (_, start)| now < *start + LOCK_SECS);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((0, now));
-        if now >= entry.1 + LOCK_SECS {
-            *entry = (0, now);
-        }
-        if entry.0 >= max {
-            return Err(entry.1 + LOCK_SECS - now);
-        }
-        entry.0 += 1;
-        Ok(())
+    pub async fn attempt(&self, key: &str, max: u32, now: i64) -> DbResult<Result<(), i64>> {
+        self.0.step(key, now, |e| attempt_step(e, max, now)).await
     }
 
     /// Takes one counted attempt back (it succeeded).
-    pub fn forgive(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = map.get_mut(key) {
-            entry.0 = entry.0.saturating_sub(1);
-        }
+    pub async fn forgive(&self, key: &str, now: i64) -> DbResult<()> {
+        self.0.step(key, now, |e| e.0 = e.0.saturating_sub(1)).await
     }
 
-    pub fn reset(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+    pub async fn reset(&self, key: &str) -> DbResult<()> {
+        self.0.remove(key).await
     }
 }
 
@@ -104,10 +199,7 @@ impl Limiter {
 /// than [`SIGN_IN_MAX_BACKOFF_SECS`]. Attempts are counted before the work
 /// they guard ([`Backoff::attempt`]); a success resets the key.
 #[derive(Debug, Default)]
-pub struct Backoff {
-    // key -> (attempts, time of the last)
-    attempts: Mutex<HashMap<String, (u32, i64)>>,
-}
+pub struct Backoff(Counter);
 
 impl Backoff {
     /// The wait after `n` attempts, with `max` free.
@@ -121,13 +213,9 @@ impl Backoff {
         }
     }
 
-    /// Counts an attempt on `key`, or `Err(seconds)` to wait first.
-    pub fn attempt(&self, key: &str, max: u32, now: i64) -> Result<(), i64> {
-        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (_, last)| now < *last + SIGN_IN_MAX_BACKOFF_SECS);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((0, now));
+    /// Counts an attempt on the entry (attempts, time of the last), or
+    /// `Err(seconds)` to wait first.
+    pub fn step(entry: &mut Entry, max: u32, now: i64) -> Result<(), i64> {
         let open_at = entry.1 + Self::delay(entry.0, max);
         if now < open_at {
             return Err(open_at - now);
@@ -137,12 +225,14 @@ impl Backoff {
         Ok(())
     }
 
+    /// Counts an attempt on `key`, or `Err(seconds)` to wait first.
+    pub async fn attempt(&self, key: &str, max: u32, now: i64) -> DbResult<Result<(), i64>> {
+        self.0.step(key, now, |e| Self::step(e, max, now)).await
+    }
+
     /// Forgets `key` (a success).
-    pub fn reset(&self, key: &str) {
-        self.attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+    pub async fn reset(&self, key: &str) -> DbResult<()> {
+        self.0.remove(key).await
     }
 }
 
@@ -202,34 +292,43 @@ impl PasswordGate {
 mod tests {
     use super::*;
 
+    fn backoff(entry: &mut Entry, now: i64) -> Result<(), i64> {
+        Backoff::step(entry, 5, now)
+    }
+
     #[test]
     fn the_backoff_doubles_after_the_free_attempts_up_to_a_minute() {
-        let b = Backoff::default();
+        let mut e = (0, 100);
         for _ in 0..5 {
-            assert_eq!(b.attempt("a", 5, 100), Ok(()));
+            assert_eq!(backoff(&mut e, 100), Ok(()));
         }
-        assert_eq!(b.attempt("a", 5, 100), Err(1));
-        assert_eq!(b.attempt("a", 5, 101), Ok(()));
-        assert_eq!(b.attempt("a", 5, 102), Err(1));
-        assert_eq!(b.attempt("a", 5, 103), Ok(()));
-        assert_eq!(b.attempt("a", 5, 103), Err(4));
+        assert_eq!(backoff(&mut e, 100), Err(1));
+        assert_eq!(backoff(&mut e, 101), Ok(()));
+        assert_eq!(backoff(&mut e, 102), Err(1));
+        assert_eq!(backoff(&mut e, 103), Ok(()));
+        assert_eq!(backoff(&mut e, 103), Err(4));
         for n in 8..40 {
             assert!(Backoff::delay(n, 5) <= SIGN_IN_MAX_BACKOFF_SECS, "{n}");
         }
         assert_eq!(Backoff::delay(40, 5), SIGN_IN_MAX_BACKOFF_SECS);
-        b.reset("a");
-        assert_eq!(b.attempt("a", 5, 103), Ok(()));
     }
 
-    #[test]
-    fn attempts_are_counted_with_the_check() {
+    #[tokio::test]
+    async fn attempts_are_counted_with_the_check() {
         let l = Limiter::default();
         for _ in 0..3 {
-            assert!(l.attempt("k", 3, 0).is_ok());
+            assert!(l.attempt("k", 3, 0).await.unwrap().is_ok());
         }
-        assert_eq!(l.attempt("k", 3, 0), Err(LOCK_SECS));
-        l.forgive("k");
-        assert!(l.attempt("k", 3, 0).is_ok());
-        assert!(l.attempt("k", 3, LOCK_SECS).is_ok(), "a new window");
+        assert_eq!(l.attempt("k", 3, 0).await.unwrap(), Err(LOCK_SECS));
+        l.forgive("k", 0).await.unwrap();
+        assert!(l.attempt("k", 3, 0).await.unwrap().is_ok());
+        assert!(
+            l.attempt("k", 3, LOCK_SECS).await.unwrap().is_ok(),
+            "a new window"
+        );
+        l.fail("f", 0).await.unwrap();
+        assert_eq!(l.check("f", 1, 10).await.unwrap(), Err(LOCK_SECS - 10));
+        l.reset("f").await.unwrap();
+        assert_eq!(l.check("f", 1, 10).await.unwrap(), Ok(()));
     }
 }

@@ -50,7 +50,7 @@ pub async fn server() -> Server {
 impl Server {
     pub async fn authorize(&self, user_code: &str) -> String {
         let out = license_server::cli::authorize_device(
-            &self.db,
+            &license_server::store::Location::Sqlite(self.db.clone()),
             demo::DEMO_ORG,
             license_server::cli::DeviceArg {
                 name: "Store 001 POS Server",

@@ -126,7 +126,7 @@ impl TestServer {
     /// server's `device authorize` command.
     pub async fn authorize(&self, user_code: &str) {
         let out = license_server::cli::authorize_device(
-            &self.db_path,
+            &license_server::store::Location::Sqlite(self.db_path.clone()),
             demo::DEMO_ORG,
             license_server::cli::DeviceArg {
                 name: DEVICE,

@@ -135,10 +135,15 @@ async fn check_device_form(
     let session_key = format!("session:{}", URL_SAFE_NO_PAD.encode(&session.id_hash));
     let addr_key = format!("addr:{addr}");
     let limiter = &state.limits.user_code;
-    if let Err(wait) = limiter
+    let locked = limiter
         .check(&session_key, USER_CODE_MAX_FAILURES, now)
-        .and(limiter.check(&addr_key, USER_CODE_MAX_FAILURES * 4, now))
-    {
+        .await?
+        .and(
+            limiter
+                .check(&addr_key, USER_CODE_MAX_FAILURES * 4, now)
+                .await?,
+        );
+    if let Err(wait) = locked {
         let minutes = (wait + 59) / 60;
         return Ok(Err(again(
             format!("Too many wrong user codes. Code entry is locked for {minutes} minutes."),
@@ -150,8 +155,8 @@ async fn check_device_form(
         None => None,
     };
     let Some(pending) = pending else {
-        limiter.fail(&session_key, now);
-        limiter.fail(&addr_key, now);
+        limiter.fail(&session_key, now).await?;
+        limiter.fail(&addr_key, now).await?;
         return Ok(Err(again(
             "This user code is not valid or has expired. Check the code shown on the device."
                 .into(),

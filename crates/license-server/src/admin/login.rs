@@ -92,15 +92,19 @@ pub(super) async fn submit(
     let limits = &state.limits;
     // Each attempt is counted before its password is checked, so a flood
     // of concurrent attempts cannot all get past the limits first.
-    let counted = limits
+    let mut counted = limits
         .sign_in
         .attempt(&addr_key, SIGN_IN_MAX_FAILURES_PER_ADDRESS, now)
-        .and_then(|()| {
-            limits
-                .sign_in_account
-                .attempt(&user_key, SIGN_IN_MAX_FAILURES_PER_ACCOUNT, now)
-                .inspect_err(|_| limits.sign_in.forgive(&addr_key))
-        });
+        .await?;
+    if counted.is_ok() {
+        counted = limits
+            .sign_in_account
+            .attempt(&user_key, SIGN_IN_MAX_FAILURES_PER_ACCOUNT, now)
+            .await?;
+        if counted.is_err() {
+            limits.sign_in.forgive(&addr_key, now).await?;
+        }
+    }
     if let Err(wait) = counted {
         let when = if wait < 60 {
             format!("{wait} seconds")
@@ -142,8 +146,8 @@ pub(super) async fn submit(
             StatusCode::FORBIDDEN,
         ));
     }
-    limits.sign_in.forgive(&addr_key);
-    limits.sign_in_account.reset(&user_key);
+    limits.sign_in.forgive(&addr_key, now).await?;
+    limits.sign_in_account.reset(&user_key).await?;
     let session_id = secrets::random_token();
     let id_hash = secrets::hash(&session_id);
     let orgs = state.db.user_orgs(user.id, user.role).await?;

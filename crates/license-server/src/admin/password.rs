@@ -69,6 +69,7 @@ pub(super) async fn change(
     if let Err(wait) = limits
         .sign_in_account
         .attempt(&key, SIGN_IN_MAX_FAILURES_PER_ACCOUNT, now)
+        .await?
     {
         let e = format!("Too many wrong passwords. Try again in {wait} seconds.");
         return again(StatusCode::TOO_MANY_REQUESTS, &e);
@@ -88,7 +89,7 @@ pub(super) async fn change(
     let Some(hash) = checked else {
         return again(StatusCode::UNAUTHORIZED, "The current password is wrong.");
     };
-    limits.sign_in_account.reset(&key);
+    limits.sign_in_account.reset(&key).await?;
     state.db.set_password(user.id, &hash).await?;
     state
         .db

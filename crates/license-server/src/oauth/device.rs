@@ -39,6 +39,7 @@ pub(super) async fn device_authorization(
         .limits
         .device_authorization
         .attempt(&addr, cfg.device_authorizations_per_address, now)
+        .await?
         .map_err(Error::TooManyRequests)?;
     let device_code = secrets::random_token();
     let expires_at = now + cfg.device_code_ttl_secs;

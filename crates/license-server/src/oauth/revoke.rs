@@ -32,17 +32,21 @@ pub(super) async fn revoke(
         check_client(client_id)?;
     }
     let now = state.now();
-    let proof = state.dpop.check(
-        &state.config,
-        &headers,
-        Expected {
-            method: "POST",
-            path: "/oauth/revoke",
-            access_token: None,
-            endpoint: Endpoint::Token,
-        },
-        now,
-    )?;
+    let proof = state
+        .dpop
+        .check(
+            &state.keys.ring(),
+            &state.config,
+            &headers,
+            Expected {
+                method: "POST",
+                path: "/oauth/revoke",
+                access_token: None,
+                endpoint: Endpoint::Token,
+            },
+            now,
+        )
+        .await?;
     // Only a live token revokes: an expired one seen on the wire or in an
     // old log cannot be used to take a customer's license away.
     // A token bound to a DPoP key revokes only with a proof by that key:

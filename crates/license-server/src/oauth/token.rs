@@ -88,24 +88,30 @@ async fn grant_tokens(
     grant: Grant,
 ) -> Result<Response> {
     let now = state.now();
-    let proof = state.dpop.check(
-        &state.config,
-        headers,
-        Expected {
-            method: "POST",
-            path: "/oauth/token",
-            access_token: None,
-            endpoint: Endpoint::Token,
-        },
-        now,
-    )?;
+    let proof = state
+        .dpop
+        .check(
+            &state.keys.ring(),
+            &state.config,
+            headers,
+            Expected {
+                method: "POST",
+                path: "/oauth/token",
+                access_token: None,
+                endpoint: Endpoint::Token,
+            },
+            now,
+        )
+        .await?;
     let response = match grant {
         Grant::DeviceCode => device_code_grant(state, form, proof.as_ref()).await?,
         Grant::RefreshToken => refresh_grant(state, form, proof.as_ref()).await?,
     };
     let mut response = no_store(response);
     if state.config.dpop_nonce {
-        if let Ok(nonce) = HeaderValue::from_str(&state.dpop.nonce(now)) {
+        if let Ok(nonce) =
+            HeaderValue::from_str(&crate::dpop::DpopGuard::nonce(&state.keys.ring(), now))
+        {
             response.headers_mut().insert("dpop-nonce", nonce);
         }
     }

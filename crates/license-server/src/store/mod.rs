@@ -39,6 +39,7 @@ mod keys;
 mod offline;
 mod orgs;
 mod packages;
+mod replicas;
 pub(crate) mod sql;
 mod tokens;
 mod users;
@@ -169,6 +170,7 @@ impl Backend {
 
 #[derive(Clone, Debug)]
 pub struct Store {
+    location: Location,
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
@@ -184,6 +186,8 @@ pub struct Store {
 
 /// How long a statement waits for a connection of the pool.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same on PostgreSQL, where a connection may be down rather than busy.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and runs the
@@ -201,6 +205,7 @@ impl Store {
         };
         let backend = location.backend();
         Ok(Store {
+            location: location.clone(),
             backend,
             tokens: batch::spawn_writer(write.clone(), backend),
             codes: device_codes::spawn_code_writer(write.clone(), backend),
@@ -213,6 +218,31 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Tells every server on this database that something changed
+    /// (PostgreSQL `NOTIFY` on `channel`; nothing to do on SQLite, which
+    /// one process serves).
+    pub async fn announce(&self, channel: &str, payload: &str) -> DbResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A connection listening on `channel` (PostgreSQL only; `None` on
+    /// SQLite).
+    pub async fn listen(&self, channel: &str) -> DbResult<Option<sqlx::postgres::PgListener>> {
+        let Location::Postgres(url) = &self.location else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(channel).await?;
+        Ok(Some(listener))
     }
 
     /// Writes a consistent, compacted copy of the SQLite database to `path`
@@ -319,10 +349,13 @@ async fn open_sqlite(path: &Path) -> DbResult<(AnyPool, AnyPool)> {
 /// reads; the migrations take PostgreSQL's advisory lock, so replicas that
 /// start together apply them once.
 async fn open_postgres(url: &str) -> DbResult<(AnyPool, AnyPool)> {
+    // A database that is down refuses connections at once, and the pool
+    // retries until its timeout: a short one answers such requests 503
+    // soon (`Error::status`).
     let pool = |size| {
         AnyPoolOptions::new()
             .max_connections(size)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
     };
     let write = pool(4).connect(url).await?;
     sqlx::migrate!("./migrations/postgres")

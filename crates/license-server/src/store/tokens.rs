@@ -218,6 +218,9 @@ impl Store {
         execute(&self.write, codes, args![now - 300]).await?;
         let tokens = "DELETE FROM refresh_tokens WHERE expires_at < $1";
         execute(&self.write, tokens, args![before]).await?;
+        if self.backend == Backend::Postgres {
+            self.purge_shared(now).await?;
+        }
         Ok(())
     }
 }

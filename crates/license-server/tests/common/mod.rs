@@ -121,6 +121,24 @@ pub async fn stored_text(server: &TestServer, table: &str) -> String {
     }
 }
 
+/// A server the helpers can talk to: a [`TestServer`] or a base URL
+/// (`"http://127.0.0.1:PORT"`, say a replica behind a proxy).
+pub trait Site {
+    fn url(&self, path: &str) -> String;
+}
+
+impl Site for TestServer {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Site for str {
+    fn url(&self, path: &str) -> String {
+        format!("{self}{path}")
+    }
+}
+
 impl TestServer {
     /// `--db` for the server's command line: the file's path or the URL.
     pub fn db_arg(&self) -> String {
@@ -138,10 +156,6 @@ impl TestServer {
             Location::Postgres(url) => url.clone(),
         };
         sqlx::AnyPool::connect(&url).await.unwrap()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
     }
 
     pub fn advance(&self, secs: i64) {
@@ -200,7 +214,7 @@ pub async fn sign_in_vendor(server: &TestServer, client: &reqwest::Client) {
 /// Signs in through the login form with these credentials; with one
 /// organization (an organization admin of one), the session starts in it.
 pub async fn sign_in_as(
-    server: &TestServer,
+    server: &(impl Site + ?Sized),
     client: &reqwest::Client,
     email: &str,
     password: &str,
@@ -212,7 +226,7 @@ pub async fn sign_in_as(
 /// Posts the login form with these credentials; the answer's status (303
 /// signed in, 401 wrong password, 403 disabled, 429 too many attempts).
 pub async fn sign_in_status(
-    server: &TestServer,
+    server: &(impl Site + ?Sized),
     client: &reqwest::Client,
     email: &str,
     password: &str,
@@ -234,7 +248,11 @@ pub async fn sign_in_status(
 }
 
 /// The body of `GET path`.
-pub async fn page_text(server: &TestServer, client: &reqwest::Client, path: &str) -> String {
+pub async fn page_text(
+    server: &(impl Site + ?Sized),
+    client: &reqwest::Client,
+    path: &str,
+) -> String {
     let r = client.get(server.url(path)).send().await.unwrap();
     r.text().await.unwrap()
 }
@@ -242,7 +260,7 @@ pub async fn page_text(server: &TestServer, client: &reqwest::Client, path: &str
 /// Posts a form as a signed-in admin would: the CSRF token from `page`,
 /// then `fields` to `path`. The status and the body.
 pub async fn post_form(
-    server: &TestServer,
+    server: &(impl Site + ?Sized),
     client: &reqwest::Client,
     page: &str,
     path: &str,
@@ -304,7 +322,7 @@ impl Drop for Spawned {
 /// Authorize Device through the admin pages: choose the device, enter the
 /// user code, confirm with `decision` ("authorize" or "deny").
 pub async fn decide_on_page(
-    server: &TestServer,
+    server: &(impl Site + ?Sized),
     client: &reqwest::Client,
     device: &str,
     user_code: &str,
@@ -351,7 +369,7 @@ pub async fn decide_on_page(
     done.text().await.unwrap()
 }
 
-pub async fn poll(server: &TestServer, device_code: &str) -> (u16, serde_json::Value) {
+pub async fn poll(server: &(impl Site + ?Sized), device_code: &str) -> (u16, serde_json::Value) {
     let r = api()
         .post(server.url("/oauth/token"))
         .form(&[
@@ -365,7 +383,10 @@ pub async fn poll(server: &TestServer, device_code: &str) -> (u16, serde_json::V
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-pub async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, serde_json::Value) {
+pub async fn refresh(
+    server: &(impl Site + ?Sized),
+    refresh_token: &str,
+) -> (u16, serde_json::Value) {
     let r = api()
         .post(server.url("/oauth/token"))
         .form(&[
