@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests and the benchmark: a data
 # directory of its own, a free port on 127.0.0.1, trust authentication for
-# the user `lic`, fsync off (tests only; the benchmark says so).
+# the user `lic`, fsync off (tests only; PG_FSYNC=on and
+# PG_SYNCHRONOUS_COMMIT=off are what the benchmark uses, and says so).
 #
 #   scripts/pg-cluster.sh start DIR   # prints the admin URL: postgres://lic@127.0.0.1:PORT/postgres
 #   scripts/pg-cluster.sh stop DIR
@@ -29,7 +30,7 @@ free_port() {
 
 start() {
   as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start \
-    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" >/dev/null
+    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c synchronous_commit=${PG_SYNCHRONOUS_COMMIT:-on} -c max_connections=300" >/dev/null
 }
 
 case "$cmd" in

@@ -122,7 +122,7 @@ print(pkgs[0]["version"])')
       strip --strip-unneeded --remove-section=.comment --remove-section=.note usr/bin/$PKG
     fi
     install -m 0644 "$ROOT/$SRC/$PKG.service" lib/systemd/system/$PKG.service
-    install -m 0644 "$ROOT/$SRC/$PKG.env" etc/license-server/$PKG.env
+    install -m 0600 "$ROOT/$SRC/$PKG.env" etc/license-server/$PKG.env
     install -m 0644 "$ROOT/crates/license-server/README.md" usr/share/doc/$PKG/README.md
     install -m 0644 "$ROOT/$SRC/README.md" usr/share/doc/$PKG/README.Debian
     cat >usr/share/doc/$PKG/copyright <<EOF
@@ -257,10 +257,14 @@ check_deb() {
   done
   grep -qE "^-rwxr-xr-x root/root .* \./usr/bin/$PKG\$" <<<"$contents" \
     || die "usr/bin/$PKG is not -rwxr-xr-x root/root"
-  if grep -vE '^(drwxr-xr-x|-rwxr-xr-x|-rw-r--r--) root/root ' <<<"$contents"; then
+  # The settings may hold a database password (PGPASSWORD): root only.
+  grep -qE "^-rw------- root/root .* \./etc/license-server/$PKG.env\$" <<<"$contents" \
+    || die "etc/license-server/$PKG.env is not -rw------- root/root"
+  if grep -v "\./etc/license-server/$PKG.env\$" <<<"$contents" \
+    | grep -vE '^(drwxr-xr-x|-rwxr-xr-x|-rw-r--r--) root/root '; then
     die "the entries above are not root/root with a 755/644 mode"
   fi
-  echo "ok: every path present, root/root, modes 755/644"
+  echo "ok: every path present, root/root, modes 755/644 (the settings 600)"
 
   echo "-- dpkg-deb -x into a throwaway root"
   local root control

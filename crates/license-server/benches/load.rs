@@ -16,6 +16,14 @@
 //! - with LOAD_WAL_SECS=N (or LOAD_ONLY=wal, 600 s), device authorizations
 //!   and refresh grants together for N seconds, and the WAL's peak size.
 //!
+//! LOAD_BACKEND=postgres runs the server on PostgreSQL instead: a throwaway
+//! cluster of its own (`scripts/pg-cluster.sh`, fsync on, synchronous_commit
+//! off: the durability of SQLite's WAL with synchronous=NORMAL), and
+//! LOAD_REPLICAS=N starts N server processes on it, worker w sending to
+//! replica w mod N (what a round-robin balancer does, without its CPU).
+//! The CPU per request is then split: the servers', PostgreSQL's, the load
+//! generator's.
+//!
 //! The targets (15,000 fetches/s and 3,000 grants/s, p99 < 20 ms) can only be
 //! checked paced: in a closed loop of 64 connections, a server doing exactly
 //! 3,000 grants/s has a mean latency of 64 / 3,000 s = 21 ms whatever it does.
@@ -31,6 +39,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use license_server::approval::{self, Decision};
+use license_server::store::Location;
 use license_server::{demo, secrets, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,6 +54,50 @@ const CONCURRENCY: usize = 64;
 const BIN: &str = env!("CARGO_BIN_EXE_license-server");
 
 struct Server(Child);
+
+/// The server processes under load, and where each worker sends.
+pub struct Servers {
+    addrs: Vec<String>,
+    pids: Vec<u32>,
+    /// Whether PostgreSQL's processes' CPU is counted too.
+    postgres: bool,
+}
+
+impl Servers {
+    fn one(addr: &str, pid: u32) -> Servers {
+        Servers {
+            addrs: vec![addr.to_owned()],
+            pids: vec![pid],
+            postgres: false,
+        }
+    }
+
+    fn addr(&self, worker: usize) -> &str {
+        &self.addrs[worker % self.addrs.len()]
+    }
+
+    fn server_ticks(&self) -> u64 {
+        self.pids.iter().map(|&pid| process_ticks(pid)).sum()
+    }
+
+    /// CPU ticks of every `postgres` process (the cluster's backends).
+    fn db_ticks(&self) -> u64 {
+        if !self.postgres {
+            return 0;
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        dir.filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "postgres")
+            })
+            .map(process_ticks)
+            .sum()
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -196,8 +249,12 @@ struct Report {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
-    /// The server's CPU time (user + system) per answered request.
+    /// The servers' CPU time (user + system) per answered request.
     server_cpu_us: f64,
+    /// PostgreSQL's, when it is the database.
+    db_cpu_us: Option<f64>,
+    /// How many server processes served.
+    replicas: usize,
     /// The load generator's (this process's) CPU time per answered request.
     client_cpu_us: f64,
     /// The share of the machine's CPU time the hypervisor took (steal).
@@ -214,9 +271,17 @@ impl Report {
             Some(r) => format!("paced at {r:>6.0}/s"),
             None => "closed loop       ".to_owned(),
         };
+        let db = self
+            .db_cpu_us
+            .map(|us| format!(", PostgreSQL {us:>3.0} µs"))
+            .unwrap_or_default();
+        let name = match self.replicas {
+            1 => self.name.to_owned(),
+            n => format!("{} ({n} replicas)", self.name),
+        };
         println!(
-            "{:<22} {load}  {:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   CPU per request: server {:>3.0} µs, load generator {:>2.0} µs   steal {:>2.0} %   ({} ok, {} errors in {:.1} s)",
-            self.name,
+            "{:<22} {load}  {:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   CPU per request: server {:>3.0} µs{db}, load generator {:>2.0} µs   steal {:>2.0} %   ({} ok, {} errors in {:.1} s)",
+            name,
             self.rate(),
             self.p50_ms,
             self.p99_ms,
@@ -281,14 +346,9 @@ fn machine_ticks() -> (u64, u64) {
 }
 
 /// Runs `CONCURRENCY` workers, each on its own connection, for `duration`.
-async fn run(
-    scenario: &Rc<Scenario>,
-    addr: &str,
-    server_pid: u32,
-    duration: Duration,
-    load: Load,
-) -> Report {
-    let server_before = process_ticks(server_pid);
+async fn run(scenario: &Rc<Scenario>, servers: &Servers, duration: Duration, load: Load) -> Report {
+    let server_before = servers.server_ticks();
+    let db_before = servers.db_ticks();
     let client_before = process_ticks(std::process::id());
     let machine_before = machine_ticks();
     let start = Instant::now();
@@ -296,7 +356,7 @@ async fn run(
     let workers = tokio::task::LocalSet::new();
     let mut handles = Vec::new();
     for w in 0..CONCURRENCY {
-        let (scenario, addr) = (scenario.clone(), addr.to_owned());
+        let (scenario, addr) = (scenario.clone(), servers.addr(w).to_owned());
         handles.push(workers.spawn_local(async move {
             let mut conn = Conn::new(&addr);
             let mut latencies = Vec::with_capacity(100_000);
@@ -336,7 +396,8 @@ async fn run(
         errors += e;
     }
     let secs = start.elapsed().as_secs_f64();
-    let server_ticks = process_ticks(server_pid) - server_before;
+    let server_ticks = servers.server_ticks() - server_before;
+    let db_ticks = servers.db_ticks() - db_before;
     let client_ticks = process_ticks(std::process::id()) - client_before;
     let machine = machine_ticks();
     let (all_ticks, stolen) = (machine.0 - machine_before.0, machine.1 - machine_before.1);
@@ -362,6 +423,10 @@ async fn run(
         p99_ms: pct(0.99),
         max_ms: pct(1.0),
         server_cpu_us: server_ticks as f64 * TICK_US / all.len().max(1) as f64,
+        db_cpu_us: servers
+            .postgres
+            .then(|| db_ticks as f64 * TICK_US / all.len().max(1) as f64),
+        replicas: servers.addrs.len(),
         client_cpu_us: client_ticks as f64 * TICK_US / all.len().max(1) as f64,
         steal_pct: 100.0 * stolen as f64 / all_ticks.max(1) as f64,
     }
@@ -421,11 +486,69 @@ fn main() {
     rt.block_on(bench(Duration::from_secs(secs)));
 }
 
+/// A throwaway PostgreSQL cluster, stopped when dropped.
+struct Cluster(std::path::PathBuf);
+
+const PG_CLUSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
+
+impl Cluster {
+    /// Starts one in `dir`; the URL of a new database `load` in it.
+    async fn start(dir: &std::path::Path) -> (Cluster, String) {
+        let out = Command::new(PG_CLUSTER)
+            .arg("start")
+            .arg(dir)
+            .env("PG_FSYNC", "on")
+            .env("PG_SYNCHRONOUS_COMMIT", "off")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap();
+        sqlx::query("CREATE DATABASE load")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let url = format!("{}/load", admin.rsplit_once('/').unwrap().0);
+        (Cluster(dir.to_owned()), url)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(PG_CLUSTER).arg("stop").arg(&self.0).status();
+    }
+}
+
 async fn bench(duration: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("load.db");
+    let postgres = std::env::var("LOAD_BACKEND").is_ok_and(|b| b == "postgres");
+    let replicas: usize = std::env::var("LOAD_REPLICAS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    assert!(
+        postgres || replicas == 1,
+        "replicas need LOAD_BACKEND=postgres (one process per SQLite database)"
+    );
+    let (_cluster, location) = if postgres {
+        let (cluster, url) = Cluster::start(&dir.path().join("pg")).await;
+        (Some(cluster), Location::Postgres(url))
+    } else {
+        (None, Location::Sqlite(db_path.clone()))
+    };
+    let db_arg = match &location {
+        Location::Sqlite(path) => path.display().to_string(),
+        Location::Postgres(url) => url.clone(),
+    };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let store = Store::open(&db_path).await.unwrap();
+    let store = Store::connect(&location).await.unwrap();
     demo::seed(&store, now).await.unwrap();
     let org = store.org_by_name(demo::DEMO_ORG).await.unwrap().unwrap();
     let mut devices = Vec::new();
@@ -442,35 +565,58 @@ async fn bench(duration: Duration) {
         devices.push(d.id);
     }
 
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--db",
-            db_path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            // Every request comes from this one address.
-            "--device-authorizations-per-address",
-            "4000000000",
-            // The sign-in flood comes "through a proxy" from many addresses.
-            "--trusted-proxy",
-            "127.0.0.1",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let line = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let _server = Server(child);
-    let base = line.strip_prefix("listening on ").unwrap().to_owned();
+    let mut processes = Vec::new();
+    let mut addrs = Vec::new();
+    let mut pids = Vec::new();
+    for _ in 0..replicas {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--db",
+                &db_arg,
+                "--listen",
+                "127.0.0.1:0",
+                // One issuer for every replica, as behind a balancer.
+                "--issuer",
+                "http://license-server.bench.invalid",
+                // Every request comes from this one address.
+                "--device-authorizations-per-address",
+                "4000000000",
+                // The sign-in flood comes "through a proxy" from many addresses.
+                "--trusted-proxy",
+                "127.0.0.1",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        pids.push(child.id());
+        let line = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap();
+        processes.push(Server(child));
+        let base = line.strip_prefix("listening on ").unwrap().to_owned();
+        addrs.push(base.strip_prefix("http://").expect("http").to_owned());
+    }
+    let pid = pids[0];
+    let base = format!("http://{}", addrs[0]);
+    let servers = Servers {
+        addrs,
+        pids,
+        postgres,
+    };
     println!(
-        "server {base} (pid {pid}), {CONCURRENCY} concurrent connections, {} s per scenario",
+        "{} server process(es) on {} ({}), {CONCURRENCY} concurrent connections, {} s per scenario",
+        replicas,
+        if postgres {
+            "PostgreSQL (fsync on, synchronous_commit off)"
+        } else {
+            "SQLite"
+        },
+        servers.addrs.join(", "),
         duration.as_secs()
     );
 
@@ -650,11 +796,11 @@ async fn bench(duration: Duration) {
     });
 
     // Warm-up: connections and caches.
-    run(&fetch, &addr, pid, Duration::from_millis(500), Load::Closed).await;
+    run(&fetch, &servers, Duration::from_millis(500), Load::Closed).await;
 
     // LOAD_ONLY=refresh runs only the scenarios whose name contains "refresh".
     let only = std::env::var("LOAD_ONLY").unwrap_or_default();
-    if "sign-in".contains(only.as_str()) {
+    if !postgres && "sign-in".contains(only.as_str()) {
         sign_ins::run(&addr, pid, demo::DEMO_ADMIN).await;
     }
     let mut reports = Vec::new();
@@ -662,17 +808,17 @@ async fn bench(duration: Duration) {
         if !scenario.name.contains(only.as_str()) {
             continue;
         }
-        reports.push(run(scenario, &addr, pid, duration, Load::Closed).await);
+        reports.push(run(scenario, &servers, duration, Load::Closed).await);
         if let Some(target) = scenario.target {
             let paced = Load::Paced { rate: target.rate };
-            reports.push(run(scenario, &addr, pid, duration, paced).await);
+            reports.push(run(scenario, &servers, duration, paced).await);
         }
     }
     let wal_secs: u64 = std::env::var("LOAD_WAL_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if only == "wal" { 600 } else { 0 });
-    if wal_secs > 0 {
+    if wal_secs > 0 && !postgres {
         let d = Duration::from_secs(wal_secs);
         reports.push(wal::run_bounded(&mixed, &written, &addr, pid, &db_path, d).await);
     }
@@ -684,6 +830,7 @@ async fn bench(duration: Duration) {
         "server peak memory (VmHWM): {:.1} MiB",
         vm_hwm_kib(pid) as f64 / 1024.0
     );
+    drop(processes);
     println!();
     for report in &reports {
         if let Some(target) = report.target {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{run, Load, Report, Scenario};
+use super::{run, Load, Report, Scenario, Servers};
 
 /// Writes answered, by kind.
 #[derive(Default)]
@@ -66,7 +66,7 @@ pub async fn run_bounded(
             }
         }
     });
-    let report = run(mixed, addr, pid, duration, Load::Closed).await;
+    let report = run(mixed, &Servers::one(addr, pid), duration, Load::Closed).await;
     sampler.abort();
     let after = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     let db_size = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
