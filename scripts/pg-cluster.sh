@@ -29,8 +29,17 @@ free_port() {
 }
 
 start() {
+  local ssl=""
+  # PG_SSL_DIR: a folder with server.crt and server.key, for a cluster that
+  # also speaks TLS (the TLS test makes them).
+  if [ -n "${PG_SSL_DIR:-}" ]; then
+    cp "$PG_SSL_DIR/server.crt" "$PG_SSL_DIR/server.key" "$dir/"
+    chmod 600 "$dir/server.key"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/server.crt" "$dir/server.key"; fi
+    ssl="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+  fi
   as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start \
-    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c synchronous_commit=${PG_SYNCHRONOUS_COMMIT:-on} -c max_connections=300" >/dev/null
+    -o "-p $(cat "$dir/port") -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off} -c synchronous_commit=${PG_SYNCHRONOUS_COMMIT:-on} -c max_connections=300 $ssl" >/dev/null
 }
 
 case "$cmd" in

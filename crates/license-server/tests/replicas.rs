@@ -806,3 +806,136 @@ async fn a_lost_database_is_503_until_it_is_back() {
     assert_eq!(status, 200, "{pair}");
     run("stop");
 }
+
+/// The server reaches PostgreSQL over TLS, verifying its certificate
+/// (`sslmode=verify-full`, `sslrootcert`), and refuses a server whose
+/// certificate it cannot verify. The cluster is this test's own (TLS on).
+#[tokio::test]
+async fn postgres_over_tls_verifies_the_server() {
+    if postgres_cluster().is_none() {
+        return skip("LICENSE_SERVER_TEST_POSTGRES is not set");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&certs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-subj",
+                "/CN=test-ca",
+                "-days",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(certs.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+    let cluster = dir.path().join("pg");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
+    let run = |what: &str| {
+        let out = Command::new(script)
+            .arg(what)
+            .arg(&cluster)
+            .env("PG_SSL_DIR", &certs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let admin = run("start");
+    let ca = certs.join("ca.crt");
+    let verified = format!("{admin}?sslmode=verify-full&sslrootcert={}", ca.display());
+    let init = |db: &str| {
+        Command::new(BIN)
+            .args(["init", "--db", db, "--admin-email", "ops@tls.example"])
+            .args(["--admin-password", "correct horse battery"])
+            .output()
+            .unwrap()
+    };
+    let refused = init(&format!("{admin}?sslmode=verify-full"));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(
+        refused.status.code(),
+        Some(3),
+        "an unknown CA is refused: {said}"
+    );
+    assert!(said.lines().count() == 1, "{said}");
+    let done = init(&verified);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&verified)
+        .await
+        .unwrap();
+    let tls: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(tls, "the connection is TLS");
+    println!("TLS to PostgreSQL: verify-full with the cluster's CA works; without it: {said}");
+    drop(conn);
+    run("stop");
+}
