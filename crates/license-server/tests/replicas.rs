@@ -700,6 +700,50 @@ async fn kill_under_load(mut site: Site3) {
     );
 }
 
+/// A PostgreSQL cluster of a test's own (`scripts/pg-cluster.sh`, with TLS
+/// when given a folder of certificates), stopped when dropped.
+struct OwnCluster {
+    dir: tempfile::TempDir,
+    ssl: Option<std::path::PathBuf>,
+}
+
+impl OwnCluster {
+    fn new(ssl: Option<&Path>) -> OwnCluster {
+        OwnCluster {
+            dir: tempfile::tempdir().unwrap(),
+            ssl: ssl.map(Path::to_owned),
+        }
+    }
+
+    /// `pg-cluster.sh start|stop|restart`; what it printed (`start`: the
+    /// admin URL).
+    fn control(&self, what: &str) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
+        let mut command = Command::new(script);
+        command.arg(what).arg(self.dir.path().join("pg"));
+        if let Some(ssl) = &self.ssl {
+            command.env("PG_SSL_DIR", ssl);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
+        let _ = Command::new(script)
+            .arg("stop")
+            .arg(self.dir.path().join("pg"))
+            .output();
+    }
+}
+
 /// The database stopped while replicas serve: `/readyz` and the requests
 /// that need it answer 503; when it is back, both recover by themselves.
 /// The cluster is this test's own, as it is stopped.
@@ -708,23 +752,8 @@ async fn a_lost_database_is_503_until_it_is_back() {
     if postgres_cluster().is_none() {
         return skip("LICENSE_SERVER_TEST_POSTGRES is not set");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = dir.path().join("pg");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
-    let run = |what: &str| {
-        let out = Command::new(script)
-            .arg(what)
-            .arg(&cluster)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let admin = run("start");
+    let cluster = OwnCluster::new(None);
+    let admin = cluster.control("start");
     let url = admin.replace("/postgres", "/lost");
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await
@@ -750,7 +779,7 @@ async fn a_lost_database_is_503_until_it_is_back() {
         200
     );
 
-    run("stop");
+    cluster.control("stop");
     let ready = api().get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(
@@ -773,7 +802,7 @@ async fn a_lost_database_is_503_until_it_is_back() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(error_of(&body), "temporarily_unavailable");
 
-    run("restart");
+    cluster.control("restart");
     let took = within(Duration::from_secs(15), "readyz back", || {
         let base = base.clone();
         async move {
@@ -804,7 +833,6 @@ async fn a_lost_database_is_503_until_it_is_back() {
     );
     let (status, pair) = poll(base.as_str(), auth["device_code"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{pair}");
-    run("stop");
 }
 
 /// The server reaches PostgreSQL over TLS, verifying its certificate
@@ -887,23 +915,8 @@ async fn postgres_over_tls_verifies_the_server() {
         "-extfile",
         "san.ext",
     ]);
-    let cluster = dir.path().join("pg");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster.sh");
-    let run = |what: &str| {
-        let out = Command::new(script)
-            .arg(what)
-            .arg(&cluster)
-            .env("PG_SSL_DIR", &certs)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let admin = run("start");
+    let cluster = OwnCluster::new(Some(&certs));
+    let admin = cluster.control("start");
     let ca = certs.join("ca.crt");
     let verified = format!("{admin}?sslmode=verify-full&sslrootcert={}", ca.display());
     let init = |db: &str| {
@@ -937,5 +950,4 @@ async fn postgres_over_tls_verifies_the_server() {
     assert!(tls, "the connection is TLS");
     println!("TLS to PostgreSQL: verify-full with the cluster's CA works; without it: {said}");
     drop(conn);
-    run("stop");
 }
