@@ -83,8 +83,8 @@ fn nginx_present() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Starts `license-server ARGS` and waits for its `listening on` line; the
-/// lines it printed before (the demo's sign-ins).
+/// Starts `license-server ARGS` and waits for its `listening on` line; what
+/// it printed up to there and, for `demo`, the sign-in lines that follow.
 fn spawn_server(args: &[&str]) -> (Spawned, Vec<String>) {
     let mut child = Command::new(BIN)
         .args(args)
@@ -106,16 +106,9 @@ fn spawn_server(args: &[&str]) -> (Spawned, Vec<String>) {
             break;
         }
     }
-    // The rest of stdout (the demo's sign-ins) comes after `listening on`.
-    let rest = std::thread::spawn(move || {
-        lines
-            .by_ref()
-            .take(6)
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
+    // The demo's sign-ins come right after `listening on`.
     if args[0] == "demo" {
-        said.extend(rest.join().unwrap());
+        said.extend(lines.take(6).map_while(Result::ok));
     }
     (Spawned(child), said)
 }
@@ -269,6 +262,16 @@ impl Site3 {
         );
     }
 
+    /// How long until replica `i` refuses `access` (at most `limit`, else
+    /// the test fails).
+    async fn refused_by(&self, i: usize, access: &str, limit: Duration) -> Duration {
+        let what = format!("replica {} refuses the token", i + 1);
+        within(limit, &what, || async move {
+            license_status(self.replica(i), access).await == 401
+        })
+        .await
+    }
+
     /// A licensed device through the proxy: its token response.
     async fn license(&self, device: &str) -> serde_json::Value {
         let auth = device_authorization_at(&self.proxy).await;
@@ -364,12 +367,7 @@ async fn three_replicas_behind_nginx_act_as_one_server() {
         .unwrap();
     assert_eq!(revoked.status(), 200);
     for i in 1..3 {
-        let took = within(Duration::from_secs(1), "revocation seen", || {
-            let base = site.replica(i).to_owned();
-            let access = access.clone();
-            async move { license_status(&base, &access).await == 401 }
-        })
-        .await;
+        let took = site.refused_by(i, &access, Duration::from_secs(1)).await;
         println!(
             "revocation on replica 1 refused by replica {} after {took:?}",
             i + 1
@@ -480,12 +478,7 @@ async fn three_replicas_behind_nginx_act_as_one_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     for i in 0..3 {
-        let took = within(Duration::from_secs(6), "withdrawal seen", || {
-            let base = site.replica(i).to_owned();
-            let old = old.clone();
-            async move { license_status(&base, &old).await == 401 }
-        })
-        .await;
+        let took = site.refused_by(i, &old, Duration::from_secs(6)).await;
         println!(
             "key {kid} withdrawn: refused by replica {} after {took:?}",
             i + 1
