@@ -944,3 +944,121 @@ async fn postgres_over_tls_verifies_the_server() {
     println!("TLS to PostgreSQL: verify-full with the cluster's CA works; without it: {said}");
     drop(conn);
 }
+
+/// The README's three-replica example as written: its shell block (`init`
+/// once, three `serve` in the background, settings from `LICENSE_SERVER_*`)
+/// and its nginx block, with only the database URL, the issuer, the ports and
+/// the binary's path replaced; a console's whole device flow through nginx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_three_replica_example_runs() {
+    use std::os::unix::process::CommandExt as _;
+    if !nginx_present() {
+        return skip("nginx is not installed");
+    }
+    let Some(db_url) = database().await else {
+        return skip("LICENSE_SERVER_TEST_POSTGRES is not set");
+    };
+    let section = README
+        .split("### Three replicas behind nginx")
+        .nth(1)
+        .expect("the README's replicas section");
+    let shell = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's shell block");
+    let dir = tempfile::tempdir().unwrap();
+    let proxy_port = free_port();
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut script = shell
+        .replace("postgres://license:PASSWORD@db.internal/licenses", &db_url)
+        .replace("https://license.example.com", &proxy)
+        .replace("license-server ", &format!("{BIN} "));
+    for (i, port) in ports.iter().enumerate() {
+        script = script.replace(&(8081 + i).to_string(), &port.to_string());
+    }
+    assert!(!script.contains("808"), "every port replaced: {script}");
+    // The script's background servers share its process group, which is
+    // stopped at the end.
+    let mut run = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = run.id();
+    // It returns once `init` is done and the servers are started.
+    assert!(
+        run.wait().unwrap().success(),
+        "the README's shell block ran"
+    );
+    struct Group(u32);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", self.0)])
+                .status();
+        }
+    }
+    let _group = Group(group);
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(dir.path(), proxy_port, &ports)).unwrap();
+    let _nginx = Nginx(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.path())
+            .spawn()
+            .unwrap(),
+    );
+    for port in &ports {
+        let base = format!("http://127.0.0.1:{port}");
+        within(
+            Duration::from_secs(30),
+            "a replica of the example is ready",
+            || {
+                let base = base.clone();
+                async move {
+                    api()
+                        .get(format!("{base}/readyz"))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200)
+                }
+            },
+        )
+        .await;
+    }
+    // A console's device flow through nginx; the device authorized on the
+    // organization `init` made, from the command line.
+    let auth = device_authorization_at(&proxy).await;
+    let out = Command::new(BIN)
+        .args(["device", "authorize", "--db", &db_url])
+        .args(["--org", "My Organization", "--device", "Example Server"])
+        .args([
+            "--register",
+            "--user-code",
+            auth["user_code"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, pair) = poll(proxy.as_str(), auth["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{pair}");
+    for _ in 0..3 {
+        // Round robin: each of the three replicas answers one of these.
+        assert_eq!(
+            license_status(&proxy, &token(&pair, "access_token")).await,
+            200
+        );
+    }
+    println!("the README's example: init, three replicas from its shell block, nginx: licensed");
+}
